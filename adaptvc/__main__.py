@@ -1,0 +1,3 @@
+from adaptvc.cli.main import main
+
+main()

@@ -1,0 +1,57 @@
+"""The public Python API. The CLI calls only these functions.
+
+Every function takes its subject first and the rest keyword-only, returns values
+(frozen dataclasses, paths) and never prints. Heavy libraries (torch, peft, dvc) are
+imported inside the functions that need them so that ``import adaptvc`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adaptvc.formats.adapter_dir import AdapterInfo, inspect_adapter
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+# --- reading adapter files (no torch) -------------------------------------------------
+
+
+def inspect(directory: str | os.PathLike[str]) -> AdapterInfo:
+    """Summarise an adapter directory (PEFT type, rank, targets, sizes) without torch.
+
+    See :func:`adaptvc.formats.adapter_dir.inspect_adapter`.
+    """
+    return inspect_adapter(directory)
+
+
+# --- live models (torch) ----------------------------------------------------------------
+
+
+def get_adapter_state_dict(model: Any, adapter_name: str | None = None) -> dict[str, "torch.Tensor"]:
+    """Only the adapter's tensors of a live model, keyed exactly as PEFT saves them.
+
+    See :func:`adaptvc.extract.get_adapter_state_dict`.
+    """
+    from adaptvc.extract import get_adapter_state_dict as _impl
+
+    return _impl(model, adapter_name=adapter_name)
+
+
+def save_adapter(
+    model: Any,
+    save_directory: str | os.PathLike[str],
+    *,
+    adapter_name: str | None = None,
+    safe_serialization: bool = True,
+) -> Path:
+    """Write one adapter of a live model in PEFT format into ``save_directory``.
+
+    See :func:`adaptvc.extract.save_adapter`.
+    """
+    from adaptvc.extract import save_adapter as _impl
+
+    return _impl(model, save_directory, adapter_name=adapter_name, safe_serialization=safe_serialization)

@@ -1,0 +1,100 @@
+"""The ``adaptvc`` entry point: the command group and the one error handler.
+
+Commands live in sibling modules (one per concern) and are attached here. Nothing
+imported at module level may pull in torch, transformers, peft or ``dvc.repo``:
+``adaptvc --help`` must start fast (tests/test_cli_startup.py checks it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from adaptvc import __version__
+from adaptvc.errors import AdaptvcError
+
+TRACEBACK_ENV = "ADAPTVC_TRACEBACK"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="adaptvc")
+@click.option(
+    "--traceback",
+    is_flag=True,
+    envvar=TRACEBACK_ENV,
+    help=f"Show the full Python traceback on unexpected errors (or set {TRACEBACK_ENV}=1).",
+)
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """Version control for fine-tuned LoRA-style adapters, built on git and DVC.
+
+    \b
+    A typical life of an adapter:
+      adaptvc init                                  set up DVC and adaptvc in a git repo
+      adaptvc save --adapter task_a -m "epoch 3"    version adapters/task_a/
+      adaptvc log task_a                            versions, lineage, metrics
+      adaptvc diff task_a@v2 task_a@v3              what changed, layer by layer
+      adaptvc checkout task_a@v2                    older weights back in the workspace
+      adaptvc push / adaptvc pull                   share through git + a DVC remote
+
+    Run `adaptvc COMMAND --help` for the details of a command.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["traceback"] = traceback
+
+
+def _register_commands() -> None:
+    # One import per command module; each module defines Click commands and adds
+    # them to ``cli``. Keep these modules free of heavy imports at top level.
+    from adaptvc.cli import inspect_cmd
+
+    for module in (inspect_cmd,):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def _want_traceback() -> bool:
+    return "--traceback" in sys.argv[1:] or os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: ``AdaptvcError`` → ``Error:``/``Hint:`` on stderr, exit 1.
+
+    Usage mistakes are Click's (exit 2). Anything unexpected prints one line and how to
+    see the traceback, unless ``--traceback`` / ``ADAPTVC_TRACEBACK=1`` asks for it.
+    """
+    try:
+        rv = cli.main(args=argv, prog_name="adaptvc", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:  # usage errors, bad parameters: exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AdaptvcError as exc:
+        click.echo(f"Error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:  # e.g. `adaptvc log | head`
+        sys.exit(0)
+    except Exception as exc:  # noqa: BLE001 - the one place that reports the unexpected
+        if _want_traceback():
+            raise
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"Hint: run again with --traceback (or {TRACEBACK_ENV}=1) to see where it happened", err=True)
+        sys.exit(1)
+    # Non-standalone Click returns the exit code of --help/--version as an int.
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,93 @@
+"""The one error hierarchy of adaptvc.
+
+Every error adaptvc raises on purpose derives from :class:`AdaptvcError`, carries a
+one-line ``message`` and, when there is an obvious next step, a ``hint`` (usually the
+command to run). Subclasses also derive from the matching built-in exception, so
+``except LookupError`` works for callers who do not know adaptvc's classes.
+
+The CLI renders these in exactly one place (``adaptvc.cli.main``); library code never
+prints them.
+"""
+
+from __future__ import annotations
+
+
+class AdaptvcError(Exception):
+    """Base class: ``message`` says what went wrong, ``hint`` what to do about it."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:  # keep str(err) to the message; the hint is rendered apart
+        return self.message
+
+
+class NotARepositoryError(AdaptvcError, FileNotFoundError):
+    """The path is not inside a git repository, or adaptvc is not initialised there."""
+
+
+class InvalidAdapterError(AdaptvcError, ValueError):
+    """Adapter files that cannot be read: truncated, malformed, or not an adapter at all."""
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class UnsafeFileError(InvalidAdapterError):
+    """A legacy pickle (``adapter_model.bin``) that would run code when loaded."""
+
+
+class AdapterNotFoundError(AdaptvcError, LookupError):
+    """No adapter of that name in the repository (or no adapter in a model)."""
+
+    def __init__(self, message: str, *, name: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
+
+
+class VersionNotFoundError(AdaptvcError, LookupError):
+    """The adapter exists but the ref names no version of it."""
+
+    def __init__(
+        self, message: str, *, name: str | None = None, version: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
+        self.version = version
+
+
+class InvalidRefError(AdaptvcError, ValueError):
+    """A ref or adapter name that does not parse."""
+
+
+class AmbiguousAdapterError(AdaptvcError, ValueError):
+    """Several adapters could be meant (e.g. several active adapters and no name given)."""
+
+
+class BaseModelMismatchError(AdaptvcError, ValueError):
+    """Two adapters (or an adapter and a model) were trained on different base models."""
+
+
+class DirtyWorkspaceError(AdaptvcError, RuntimeError):
+    """An operation would overwrite unsaved changes."""
+
+
+class LockTimeoutError(AdaptvcError, TimeoutError):
+    """Another adaptvc process held the repository lock for too long."""
+
+
+class RemoteError(AdaptvcError, ConnectionError):
+    """A DVC or git remote could not be reached, or a transfer failed."""
+
+
+class MissingDependencyError(AdaptvcError, ImportError):
+    """An optional dependency (torch, peft, matplotlib, dvc-s3...) is not installed."""
+
+    def __init__(self, package: str, *, extra: str | None = None, purpose: str | None = None) -> None:
+        what = f" (needed for {purpose})" if purpose else ""
+        hint = f"pip install 'adaptvc[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{package} is not installed{what}", hint=hint)
+        self.package = package

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine. It creates .venv (or $ADAPTVC_VENV), installs
+# adaptvc with everything the example and the tests need, then runs the job:
+#
+#   ./dev.sh example        the end-to-end walk through the tool (examples/walkthrough.py)
+#   ./dev.sh test [ARGS]    the test suite (ARGS go to pytest)
+#   ./dev.sh setup          only the installation
+#
+# Re-runs reinstall only when pyproject.toml or requirements/ changed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV="${ADAPTVC_VENV:-.venv}"
+PY="$VENV/bin/python"
+
+log() { printf '[dev.sh] %s\n' "$*" >&2; }
+
+setup_python() {
+  if [ ! -x "$PY" ]; then
+    log "creating virtual environment $VENV"
+    python3 -m venv "$VENV"
+  fi
+  local want have
+  want=$(cat pyproject.toml requirements/*.txt | sha256sum | cut -d' ' -f1)
+  have=$(cat "$VENV/.adaptvc-setup" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    log "installing adaptvc and its test/example dependencies (torch pinned to the CPU wheel)"
+    "$PY" -m pip install -q --upgrade pip
+    "$PY" -m pip install -q -c requirements/constraints.txt "torch==2.13.0"
+    "$PY" -m pip install -q -c requirements/constraints.txt -e ".[test]"
+    echo "$want" > "$VENV/.adaptvc-setup"
+  fi
+}
+
+# The SSH-remote tests run a real OpenSSH server on 127.0.0.1 (Debian's openssh-server).
+setup_system() {
+  if [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing openssh-server (for the SSH remote tests)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
+  else
+    log "sshd not found and cannot install it here: install openssh-server, the SSH remote tests need it"
+    exit 1
+  fi
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup)
+    setup_python
+    setup_system
+    ;;
+  example)
+    setup_python
+    exec "$PY" examples/walkthrough.py "$@"
+    ;;
+  test)
+    setup_python
+    setup_system
+    exec "$PY" -m pytest -n 2 "$@"
+    ;;
+  *)
+    echo "usage: ./dev.sh example | test [PYTEST_ARGS...] | setup" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,76 @@
+"""Shared fixtures: an isolated HOME and git identity, real git repos, tiny real models.
+
+Everything here is real: git repositories made with GitPython, transformers models
+built from a config (nothing is downloaded), peft adapters on top of them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory):
+    """No test reads or writes the developer's HOME, git config or hub caches."""
+    home = tmp_path_factory.mktemp("home")
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+            "GIT_AUTHOR_NAME": "Test User",
+            "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "Test User",
+            "GIT_COMMITTER_EMAIL": "test@example.com",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_HOME": str(home / ".cache" / "huggingface"),
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(home / ".cache" / "dvc-site"),
+            "NO_COLOR": "1",
+        }
+    )
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[user]\n\tname = Test User\n\temail = test@example.com\n")
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def run_cli(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+            check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m adaptvc ARGS`` in a subprocess, the way a user would."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "adaptvc", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, input=input, timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"adaptvc {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path):
+    """A fresh git repository with one commit, as a GitPython ``Repo``."""
+    import git
+
+    path = tmp_path / "repo"
+    path.mkdir()
+    repo = git.Repo.init(path, initial_branch="main")
+    (path / "README.md").write_text("# project\n")
+    repo.index.add(["README.md"])
+    repo.index.commit("initial commit")
+    return repo

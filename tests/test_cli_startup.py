@@ -1,0 +1,84 @@
+"""The CLI starts without the heavy libraries, and renders errors in one place."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT, run_cli
+
+HEAVY = ("torch", "transformers", "peft", "dvc.repo", "dvc")
+
+
+def _imported_modules(*args: str) -> set[str]:
+    code = (
+        "import sys\n"
+        "from adaptvc.cli.main import main\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    return set(proc.stderr.split())
+
+
+def test_help_does_not_import_heavy_libraries():
+    mods = _imported_modules("--help")
+    assert "click" in mods  # the probe itself works
+    for heavy in HEAVY:
+        assert heavy not in mods, f"`adaptvc --help` imported {heavy}"
+
+
+def test_every_command_help_does_not_import_heavy_libraries():
+    from adaptvc.cli.main import cli
+
+    for name in cli.commands:
+        mods = _imported_modules(name, "--help")
+        for heavy in HEAVY:
+            assert heavy not in mods, f"`adaptvc {name} --help` imported {heavy}"
+
+
+def test_error_renders_error_and_hint_and_exits_1(tmp_path):
+    proc = run_cli("inspect", str(tmp_path / "missing"))
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("Error: ")
+    assert "Traceback" not in proc.stderr
+
+
+def test_usage_error_exits_2():
+    proc = run_cli("inspect")
+    assert proc.returncode == 2
+    assert "Missing argument" in proc.stderr
+
+
+def test_unknown_command_exits_2():
+    proc = run_cli("no-such-command")
+    assert proc.returncode == 2
+
+
+def test_version():
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    assert "adaptvc" in proc.stdout
+
+
+def test_every_command_and_option_has_help_text():
+    import click
+
+    from adaptvc.cli.main import cli
+
+    def walk(cmd: click.Command, path: str):
+        assert (cmd.help or "").strip(), f"{path} has no help text"
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert (param.help or "").strip(), f"{path} option {param.opts} has no help text"
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, f"{path} {name}")
+
+    walk(cli, "adaptvc")
