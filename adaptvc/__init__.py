@@ -12,31 +12,21 @@ called.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
 
-# Names resolved on first access from adaptvc.api (PEP 562). Add new public API
-# functions to adaptvc.api and list them here.
-_API_NAMES = (
-    "get_adapter_state_dict",
-    "save_adapter",
-    "inspect",
-    "load_adapter_weights",
-    "convert",
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name in _API_NAMES:
-        from adaptvc import api
-
+    # Names are resolved on first access from adaptvc.api (PEP 562): every name in
+    # adaptvc.api.__all__ is public API. adaptvc.api itself imports nothing heavy.
+    api = importlib.import_module("adaptvc.api")  # not `from adaptvc import api`: that re-enters here
+    if name in api.__all__:
         return getattr(api, name)
     raise AttributeError(f"module 'adaptvc' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_API_NAMES])
-
-
-__all__ = ["__version__", *_API_NAMES]
+    api = importlib.import_module("adaptvc.api")
+    return sorted([*globals(), *api.__all__])

@@ -16,6 +16,16 @@ from adaptvc.formats.adapter_dir import AdapterInfo, inspect_adapter
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+# The public API; ``adaptvc.<name>`` resolves these lazily (see adaptvc/__init__.py).
+# Keep one section per concern below and add each new function's name here.
+__all__ = [
+    # adapter files
+    "inspect",
+    # live models
+    "get_adapter_state_dict",
+    "save_adapter",
+]
+
 
 # --- reading adapter files (no torch) -------------------------------------------------
 

@@ -48,9 +48,9 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 def _register_commands() -> None:
     # One import per command module; each module defines Click commands and adds
     # them to ``cli``. Keep these modules free of heavy imports at top level.
-    from adaptvc.cli import inspect_cmd
+    from adaptvc.cli import convert_cmd, diff_cmd, hooks_cmd, inspect_cmd, remote_cmd, versioning_cmd
 
-    for module in (inspect_cmd,):
+    for module in (versioning_cmd, diff_cmd, remote_cmd, hooks_cmd, inspect_cmd, convert_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 
