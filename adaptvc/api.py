@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     # adapter files
     "inspect",
+    "convert",
     # live models
     "get_adapter_state_dict",
     "save_adapter",
@@ -38,17 +39,29 @@ def inspect(directory: str | os.PathLike[str]) -> AdapterInfo:
     return inspect_adapter(directory)
 
 
+def convert(directory: str | os.PathLike[str], *, keep_bin: bool = False) -> Path:
+    """Turn a legacy ``adapter_model.bin`` into ``adapter_model.safetensors`` (needs torch).
+
+    See :func:`adaptvc.formats.legacy_bin.convert`.
+    """
+    from adaptvc.formats.legacy_bin import convert as _impl
+
+    return _impl(directory, keep_bin=keep_bin)
+
+
 # --- live models (torch) ----------------------------------------------------------------
 
 
-def get_adapter_state_dict(model: Any, adapter_name: str | None = None) -> dict[str, "torch.Tensor"]:
+def get_adapter_state_dict(
+    model: Any, adapter_name: str | None = None, *, save_embedding_layers: bool | str = False
+) -> dict[str, "torch.Tensor"]:
     """Only the adapter's tensors of a live model, keyed exactly as PEFT saves them.
 
     See :func:`adaptvc.extract.get_adapter_state_dict`.
     """
     from adaptvc.extract import get_adapter_state_dict as _impl
 
-    return _impl(model, adapter_name=adapter_name)
+    return _impl(model, adapter_name=adapter_name, save_embedding_layers=save_embedding_layers)
 
 
 def save_adapter(
@@ -57,6 +70,7 @@ def save_adapter(
     *,
     adapter_name: str | None = None,
     safe_serialization: bool = True,
+    save_embedding_layers: bool | str = False,
 ) -> Path:
     """Write one adapter of a live model in PEFT format into ``save_directory``.
 
@@ -64,4 +78,10 @@ def save_adapter(
     """
     from adaptvc.extract import save_adapter as _impl
 
-    return _impl(model, save_directory, adapter_name=adapter_name, safe_serialization=safe_serialization)
+    return _impl(
+        model,
+        save_directory,
+        adapter_name=adapter_name,
+        safe_serialization=safe_serialization,
+        save_embedding_layers=save_embedding_layers,
+    )

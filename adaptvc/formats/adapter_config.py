@@ -23,9 +23,10 @@ SET_VALUED_FIELDS = frozenset(
         "exclude_modules",
         "feedforward_modules",
         "layers_to_transform",
-        "trainable_token_indices",
     }
 )
+# Not here on purpose: ``trainable_token_indices``. Its order is the row order of the
+# saved ``trainable_tokens_delta`` tensor, so sorting it would misalign config and weights.
 
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
