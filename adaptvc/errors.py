@@ -83,6 +83,22 @@ class RemoteError(AdaptvcError, ConnectionError):
     """A DVC or git remote could not be reached, or a transfer failed."""
 
 
+class RemoteNotFoundError(RemoteError, LookupError):
+    """No DVC remote of that name, or none is the default."""
+
+
+class CredentialInTeamConfigError(AdaptvcError, ValueError):
+    """A secret was about to be written to the committed ``.dvc/config``."""
+
+
+class ObjectMissingError(RemoteError, LookupError):
+    """Weights (DVC objects) that are neither in the local cache nor on the remote."""
+
+    def __init__(self, message: str, *, md5s: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.md5s = tuple(md5s)
+
+
 class MissingDependencyError(AdaptvcError, ImportError):
     """An optional dependency (torch, peft, matplotlib, dvc-s3...) is not installed."""
 
