@@ -16,6 +16,8 @@ from adaptvc.formats.adapter_dir import AdapterInfo, inspect_adapter
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from adaptvc.storage.remotes import RemoteInfo
+
 # The public API; ``adaptvc.<name>`` resolves these lazily (see adaptvc/__init__.py).
 # Keep one section per concern below and add each new function's name here.
 __all__ = [
@@ -25,6 +27,11 @@ __all__ = [
     # live models
     "get_adapter_state_dict",
     "save_adapter",
+    # team sharing: DVC remotes, push/pull/clone, git hooks
+    "remote_add",
+    "remote_list",
+    "remote_modify",
+    "remote_remove",
 ]
 
 
@@ -85,3 +92,48 @@ def save_adapter(
         safe_serialization=safe_serialization,
         save_embedding_layers=save_embedding_layers,
     )
+
+
+# --- team sharing: DVC remotes, push / pull / clone, git hooks --------------------------
+
+
+def remote_add(name: str, url: str, *, repo: str | os.PathLike[str] = ".", default: bool = False,
+               local: bool = False, force: bool = False) -> "RemoteInfo":
+    """Add a DVC remote (team config, committed; ``local=True`` for a personal one).
+
+    See :func:`adaptvc.storage.remotes.add_remote`.
+    """
+    from adaptvc.storage.remotes import add_remote
+
+    return add_remote(name, url, repo=repo, default=default, local=local, force=force)
+
+
+def remote_list(*, repo: str | os.PathLike[str] = ".") -> list["RemoteInfo"]:
+    """The DVC remotes, all config levels merged, secrets masked.
+
+    See :func:`adaptvc.storage.remotes.list_remotes`.
+    """
+    from adaptvc.storage.remotes import list_remotes
+
+    return list_remotes(repo)
+
+
+def remote_modify(name: str, key: str, value: str | None, *, repo: str | os.PathLike[str] = ".",
+                  local: bool = False) -> "RemoteInfo":
+    """Set (``value=None``: unset) one option of a remote; credentials need ``local=True``.
+
+    See :func:`adaptvc.storage.remotes.modify_remote`.
+    """
+    from adaptvc.storage.remotes import modify_remote
+
+    return modify_remote(name, key, value, repo=repo, local=local)
+
+
+def remote_remove(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
+    """Remove a DVC remote from the team and personal config.
+
+    See :func:`adaptvc.storage.remotes.remove_remote`.
+    """
+    from adaptvc.storage.remotes import remove_remote
+
+    remove_remote(name, repo=repo)

@@ -1,0 +1,434 @@
+"""DVC remotes: where a team's adapter weights live (a directory, S3, SSH, ...).
+
+A remote's URL and non-secret options are *team* configuration: they go to
+``.dvc/config``, which adaptvc commits (that file alone, whatever else is staged).
+Credentials are *personal*: they go to ``.dvc/config.local``, which DVC git-ignores and
+adaptvc never commits. Asking to put a credential in the team file is refused.
+
+The files are DVC's own, so ``dvc remote list``, ``dvc push`` and friends see exactly the
+same remotes. Reading uses configobj (what DVC uses) rather than ``dvc.repo`` so that
+``adaptvc remote list`` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from adaptvc.errors import AdaptvcError, CredentialInTeamConfigError, NotARepositoryError, RemoteNotFoundError
+
+# Options that hold a secret, or point at a file that does: they are personal.
+CREDENTIAL_KEYS = frozenset(
+    {
+        "access_key_id", "secret_access_key", "session_token", "sse_customer_key",  # s3
+        "password", "passphrase", "keyfile", "key_file", "key_path", "cert_path",  # ssh, http
+        "token", "custom_auth_header", "bearer_token_command",  # http, webdav
+        "credentialpath",  # s3/gs credential files
+        "account_key", "sas_token", "connection_string", "client_secret",  # azure
+        "oss_key_id", "oss_key_secret",  # oss
+        "gdrive_client_secret", "gdrive_user_credentials_file",
+        "gdrive_service_account_json_file_path",
+        "kerb_ticket",
+    }
+)
+# Options whose value is a path: given relative to the current directory, stored relative
+# to the config file's directory, which is how DVC reads them back.
+PATH_KEYS = frozenset({"keyfile", "credentialpath", "cert_path", "key_path",
+                       "gdrive_user_credentials_file", "gdrive_service_account_json_file_path"})
+
+REMOTE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SECTION_RE = re.compile(r'^\s*remote\s*"(.*)"\s*$')
+
+TEAM = "repo"    # .dvc/config, committed
+LOCAL = "local"  # .dvc/config.local, personal
+LEVELS = ("system", "global", TEAM, LOCAL)  # lowest to highest precedence, as in DVC
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    """One DVC remote as DVC sees it (all config levels merged).
+
+    ``options`` holds every setting except ``url``; secrets are shown as ``"***"``.
+    ``level`` is the file that defines the URL (``repo`` = the committed .dvc/config).
+    """
+
+    name: str
+    url: str
+    default: bool = False
+    level: str = TEAM
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "default": self.default,
+                "level": self.level, "options": dict(self.options)}
+
+
+# --- locating the config files ------------------------------------------------------------
+
+
+def find_root(repo: str | os.PathLike[str] = ".") -> Path:
+    """The top of the git working tree that holds ``repo``, which must have a ``.dvc``."""
+    start = Path(repo).resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            if not (candidate / ".dvc").is_dir():
+                raise NotARepositoryError(f"{candidate} has no DVC set-up (.dvc/)", hint="adaptvc init")
+            return candidate
+    raise NotARepositoryError(f"{start} is not inside a git repository", hint="git init && adaptvc init")
+
+
+def config_files(root: Path) -> dict[str, Path]:
+    """The four DVC config files, by level (system and global are DVC's own locations)."""
+    files: dict[str, Path] = {}
+    try:
+        from dvc.dirs import global_config_dir, system_config_dir  # small module, no dvc.repo
+
+        files["system"] = Path(system_config_dir()) / "config"
+        files["global"] = Path(global_config_dir()) / "config"
+    except ImportError:  # pragma: no cover - dvc is a dependency
+        pass
+    files[TEAM] = root / ".dvc" / "config"
+    files[LOCAL] = root / ".dvc" / "config.local"
+    return files
+
+
+def _load(path: Path):
+    from configobj import ConfigObj, ConfigObjError
+
+    try:
+        return ConfigObj(str(path), encoding="utf-8", file_error=False)
+    except ConfigObjError as exc:
+        raise AdaptvcError(f"cannot parse {path}: {exc}", hint=f"fix or remove {path}") from None
+
+
+def _write_atomic(conf, path: Path) -> None:
+    # Another process (dvc, git) may read the file at any moment: never let it see half of it.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fobj:
+            conf.write(fobj)
+            fobj.flush()
+            os.fsync(fobj.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _remote_sections(conf) -> dict[str, str]:
+    """Lower-cased remote name → the section's spelling in the file."""
+    out = {}
+    for section in conf.sections:
+        match = _SECTION_RE.match(section)
+        if match:
+            out[match.group(1).lower()] = section
+    return out
+
+
+def _core(conf) -> dict[str, str]:
+    for section in conf.sections:
+        if section.strip().lower() == "core":
+            return conf[section]
+    return {}
+
+
+def _read_levels(root: Path) -> dict[str, Any]:
+    return {level: _load(path) for level, path in config_files(root).items()}
+
+
+def _resolve_paths(values: dict[str, Any], conf_dir: Path) -> dict[str, Any]:
+    # DVC reads relative paths relative to the config file's directory; show them as DVC does.
+    out = dict(values)
+    for key, value in values.items():
+        if isinstance(value, str) and (key in PATH_KEYS or (key == "url" and _is_local_path(value))):
+            expanded = os.path.expanduser(value)
+            if not os.path.isabs(expanded):
+                out[key] = os.path.normpath(conf_dir / expanded)
+    return out
+
+
+def _merged(levels: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, str], str | None]:
+    remotes: dict[str, dict[str, Any]] = {}
+    url_level: dict[str, str] = {}
+    default = None
+    for level in LEVELS:
+        conf = levels.get(level)
+        if conf is None:
+            continue
+        conf_dir = Path(conf.filename).parent if conf.filename else Path.cwd()
+        for name, section in _remote_sections(conf).items():
+            values = _resolve_paths({k.lower(): v for k, v in conf[section].items()}, conf_dir)
+            remotes.setdefault(name, {}).update(values)
+            if "url" in values:
+                url_level[name] = level
+        core = {k.lower(): v for k, v in _core(conf).items()}
+        if "remote" in core:
+            default = core["remote"].lower() or None
+    return remotes, url_level, default
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def list_remotes(repo: str | os.PathLike[str] = ".") -> list[RemoteInfo]:
+    """Every DVC remote of the repository, team and personal ones, in DVC's order."""
+    root = find_root(repo)
+    remotes, url_level, default = _merged(_read_levels(root))
+    out = []
+    for name, values in remotes.items():
+        if "url" not in values:
+            continue  # only credentials for a remote defined nowhere: DVC ignores it too
+        options = {k: ("***" if k in CREDENTIAL_KEYS and k not in PATH_KEYS else v)
+                   for k, v in values.items() if k != "url"}
+        out.append(RemoteInfo(name=name, url=values["url"], default=name == default,
+                              level=url_level[name], options=options))
+    return out
+
+
+def default_remote_name(repo: str | os.PathLike[str] = ".") -> str | None:
+    """The name in ``core.remote`` (DVC's default remote), if any."""
+    return _merged(_read_levels(find_root(repo)))[2]
+
+
+def get_remote(name: str | None = None, *, repo: str | os.PathLike[str] = ".") -> RemoteInfo:
+    """One remote by name, or the default one when ``name`` is None.
+
+    Raises:
+        RemoteNotFoundError: no such remote, or no default remote configured.
+    """
+    remotes = list_remotes(repo)
+    if name is None:
+        for info in remotes:
+            if info.default:
+                return info
+        if len(remotes) == 1:  # one remote and no default: no ambiguity about what is meant
+            return remotes[0]
+        if not remotes:
+            raise RemoteNotFoundError("no DVC remote is configured", hint="adaptvc remote add NAME URL --default")
+        raise RemoteNotFoundError(
+            f"several DVC remotes ({', '.join(r.name for r in remotes)}) and none is the default",
+            hint=f"adaptvc remote add {remotes[0].name} {remotes[0].url} --default, or pass --remote NAME",
+        )
+    for info in remotes:
+        if info.name == name.lower():
+            return info
+    known = ", ".join(r.name for r in remotes) or "none"
+    raise RemoteNotFoundError(f"no DVC remote named {name!r} (remotes: {known})", hint="adaptvc remote list")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> str:
+    if not REMOTE_NAME_RE.match(name):
+        raise AdaptvcError(
+            f"invalid remote name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
+            hint="adaptvc remote add storage /path/to/dir",
+        )
+    return name.lower()
+
+
+def _is_local_path(url: str) -> bool:
+    return not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url) and not url.startswith("remote://")
+
+
+def _store_path(value: str, root: Path, cwd: Path) -> str:
+    """A path as DVC stores it: absolute stays absolute, relative becomes relative to .dvc/."""
+    expanded = os.path.expanduser(value)
+    if os.path.isabs(expanded) or value.startswith("~"):
+        return value
+    return os.path.relpath(os.path.abspath(cwd / expanded), root / ".dvc")
+
+
+def _refuse_credential(name: str, key: str) -> None:
+    raise CredentialInTeamConfigError(
+        f"{key!r} is a credential: it would be committed to git in .dvc/config for everyone to read",
+        hint=f"adaptvc remote modify {name} {key} VALUE --local   (stored in .dvc/config.local, never committed)",
+    )
+
+
+def _team_commit(root: Path, message: str) -> bool:
+    """Commit ``.dvc/config`` alone; whatever else the user staged stays staged. True if committed."""
+    rel = ".dvc/config"
+    run = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)  # noqa: E731
+    if run("add", "--", rel).returncode != 0:
+        raise AdaptvcError("git could not stage .dvc/config", hint="git status")
+    if run("diff", "--cached", "--quiet", "HEAD", "--", rel).returncode == 0:
+        return False  # nothing changed (idempotent re-run)
+    # --only commits exactly this path and leaves the rest of the index as the user left it.
+    proc = run("commit", "--only", "--no-verify", "-q", "-m", message, "--", rel)
+    if proc.returncode != 0:
+        raise AdaptvcError(f"git commit of .dvc/config failed: {proc.stderr.strip() or proc.stdout.strip()}",
+                           hint="git status")
+    return True
+
+
+def add_remote(
+    name: str,
+    url: str,
+    *,
+    repo: str | os.PathLike[str] = ".",
+    default: bool = False,
+    local: bool = False,
+    force: bool = False,
+) -> RemoteInfo:
+    """Add a DVC remote; team remotes are committed (``.dvc/config`` alone).
+
+    Args:
+        name: the remote's name (letters, digits, ``_-.``).
+        url: ``/path/to/dir``, ``s3://bucket/prefix``, ``ssh://user@host[:port]/path``, ...
+            A password inside the URL is refused for team remotes.
+        repo: a path inside the repository.
+        default: make it DVC's default remote (``core.remote``).
+        local: a personal remote in ``.dvc/config.local`` (not committed).
+        force: replace an existing remote of that name.
+
+    Returns:
+        The remote as DVC now sees it.
+
+    Raises:
+        CredentialInTeamConfigError: the URL embeds a password and ``local`` is False.
+        AdaptvcError: the name exists (without ``force``) or is invalid.
+
+    Example:
+        >>> add_remote("storage", "s3://team-bucket/adapters", default=True)  # doctest: +SKIP
+    """
+    root = find_root(repo)
+    name = _check_name(name)
+    level = LOCAL if local else TEAM
+    if not local and _is_local_path(url) is False and urlparse(url).password:
+        raise CredentialInTeamConfigError(
+            "the URL contains a password: it would be committed to git in .dvc/config",
+            hint=f"adaptvc remote add {name} URL-WITHOUT-PASSWORD, then "
+                 f"adaptvc remote modify {name} password VALUE --local",
+        )
+    if _is_local_path(url):
+        url = _store_path(url, root, Path.cwd())
+    files = config_files(root)
+    conf = _load(files[level])
+    sections = _remote_sections(conf)
+    if name in sections and not force:
+        raise AdaptvcError(f"remote {name!r} already exists", hint=f"adaptvc remote modify {name} url {url}  (or --force)")
+    section = sections.get(name, f'remote "{name}"')
+    conf[section] = {"url": url}  # --force replaces the remote, options and all
+    if default:
+        core = next((s for s in conf.sections if s.strip().lower() == "core"), None)
+        if core is None:
+            conf["core"] = {}
+            core = "core"
+        conf[core]["remote"] = name
+    _write_atomic(conf, files[level])
+    if level == TEAM:
+        _team_commit(root, f"adaptvc: add DVC remote {name}" + (" (default)" if default else ""))
+    return get_remote(name, repo=root)
+
+
+def modify_remote(
+    name: str,
+    key: str,
+    value: str | None,
+    *,
+    repo: str | os.PathLike[str] = ".",
+    local: bool = False,
+) -> RemoteInfo:
+    """Set (or with ``value=None`` unset) one option of a remote.
+
+    Credentials (see :data:`CREDENTIAL_KEYS`) must go to ``.dvc/config.local``: pass
+    ``local=True``. Other options go to the team config and are committed unless
+    ``local`` is set.
+
+    Raises:
+        CredentialInTeamConfigError: a credential without ``local=True``.
+        RemoteNotFoundError: no remote of that name.
+        AdaptvcError: an option DVC does not know for this kind of remote.
+
+    Example:
+        >>> modify_remote("storage", "endpointurl", "http://127.0.0.1:9000")  # doctest: +SKIP
+        >>> modify_remote("storage", "secret_access_key", "…", local=True)  # doctest: +SKIP
+    """
+    root = find_root(repo)
+    name = _check_name(name)
+    key = key.strip().lower()
+    info = get_remote(name, repo=root)
+    if key in CREDENTIAL_KEYS and not local:
+        _refuse_credential(name, key)
+    if key == "url" and value is not None and not local and urlparse(value).password:
+        _refuse_credential(name, "password")
+    if value is not None:
+        _validate_option(info.url, key, value)
+    if value is not None and (key in PATH_KEYS or (key == "url" and _is_local_path(value))):
+        value = _store_path(value, root, Path.cwd())
+    level = LOCAL if local else TEAM
+    files = config_files(root)
+    conf = _load(files[level])
+    section = _remote_sections(conf).get(name, f'remote "{name}"')
+    if value is None:
+        if section in conf and key in conf[section]:
+            del conf[section][key]
+            if not conf[section]:
+                del conf[section]
+    else:
+        if section not in conf:
+            conf[section] = {}
+        conf[section][key] = value
+    _write_atomic(conf, files[level])
+    if level == TEAM:
+        verb = "unset" if value is None else "set"
+        _team_commit(root, f"adaptvc: {verb} {key} of DVC remote {name}")
+    return get_remote(name, repo=root)
+
+
+def remove_remote(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
+    """Remove a remote from the team and personal config (and as the default).
+
+    Raises:
+        RemoteNotFoundError: no remote of that name in this repository's config.
+    """
+    root = find_root(repo)
+    name = _check_name(name)
+    files = config_files(root)
+    found = False
+    team_changed = False
+    for level in (TEAM, LOCAL):
+        conf = _load(files[level])
+        changed = False
+        section = _remote_sections(conf).get(name)
+        if section is not None:
+            del conf[section]
+            found = changed = True
+        core = next((s for s in conf.sections if s.strip().lower() == "core"), None)
+        if core is not None and conf[core].get("remote", "").lower() == name:
+            del conf[core]["remote"]
+            if not conf[core]:
+                del conf[core]
+            changed = True
+        if changed:
+            _write_atomic(conf, files[level])
+            team_changed |= level == TEAM
+    if not found:
+        raise RemoteNotFoundError(f"no DVC remote named {name!r} in this repository", hint="adaptvc remote list")
+    if team_changed:
+        _team_commit(root, f"adaptvc: remove DVC remote {name}")
+
+
+def _validate_option(url: str, key: str, value: str) -> None:
+    """Refuse options DVC does not know for this kind of remote (DVC would fail later)."""
+    from dvc.config_schema import REMOTE_SCHEMAS  # voluptuous schemas; no dvc.repo
+
+    scheme = urlparse(url).scheme if not _is_local_path(url) else ""
+    schema = REMOTE_SCHEMAS.get(scheme)
+    if schema is None:
+        return
+    known = {str(getattr(k, "schema", k)) for k in schema}
+    if key not in known:
+        raise AdaptvcError(
+            f"{key!r} is not an option of {scheme or 'local'} remotes; known: {', '.join(sorted(known))}",
+            hint="see https://dvc.org/doc/command-reference/remote/modify",
+        )
