@@ -63,6 +63,15 @@ class InvalidRefError(AdaptvcError, ValueError):
     """A ref or adapter name that does not parse."""
 
 
+class AmbiguousRefError(AdaptvcError, LookupError):
+    """A ref that names several versions with different content (e.g. the same ``vN``
+    minted on two merged branches); ``.candidates`` lists the refs that are unique."""
+
+    def __init__(self, message: str, *, candidates: list[str] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.candidates = list(candidates or [])
+
+
 class AmbiguousAdapterError(AdaptvcError, ValueError):
     """Several adapters could be meant (e.g. several active adapters and no name given)."""
 

@@ -1,0 +1,289 @@
+"""The manifest: every version of one adapter, one JSON object per line.
+
+``adapters/<name>/versions.jsonl`` is append-only JSON Lines, committed to git. Append-only
+lines are what git's built-in ``union`` merge driver merges without conflicts (``adaptvc
+init`` declares it in ``.gitattributes``), so two branches that each saved versions
+merge into a manifest holding both sides' versions.
+
+A line records what is known when the version is saved: number, content id (the
+weights' md5, which is also the DVC cache key), size, message, author, time, parents,
+base-model link, PEFT summary, metrics and the config's hashes. It cannot hold its own
+git commit (the commit contains the line), so ``commit`` is looked up afterwards through
+the commit-message trailer ``Adaptvc-Version:`` (see :mod:`adaptvc.storage.git_ops`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from adaptvc.errors import InvalidAdapterError
+
+MANIFEST_NAME = "versions.jsonl"
+ALIASES_NAME = "aliases.jsonl"
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class BaseModelLink:
+    """What the adapter was trained on. ``fingerprint`` is ``"sha256:<hex>"`` over the
+    base model's config and safetensors headers, when it was reachable locally."""
+
+    name_or_path: str | None = None
+    revision: str | None = None
+    fingerprint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name_or_path": self.name_or_path, "revision": self.revision, "fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "BaseModelLink":
+        d = d or {}
+        return cls(d.get("name_or_path"), d.get("revision"), d.get("fingerprint"))
+
+
+@dataclass(frozen=True)
+class PeftSummary:
+    """The adapter's shape, from its config and its safetensors header."""
+
+    type: str
+    r: int | None = None
+    alpha: float | None = None
+    target_modules: tuple[str, ...] | str | None = None
+    parameter_count: int = 0
+    bytes: int = 0
+    task_type: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        tm = list(self.target_modules) if isinstance(self.target_modules, tuple) else self.target_modules
+        return {
+            "type": self.type, "r": self.r, "alpha": self.alpha, "target_modules": tm,
+            "parameter_count": self.parameter_count, "bytes": self.bytes, "task_type": self.task_type,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "PeftSummary":
+        d = d or {}
+        tm = d.get("target_modules")
+        return cls(
+            type=d.get("type") or "UNKNOWN", r=d.get("r"), alpha=d.get("alpha"),
+            target_modules=tuple(tm) if isinstance(tm, list) else tm,
+            parameter_count=int(d.get("parameter_count") or 0), bytes=int(d.get("bytes") or 0),
+            task_type=d.get("task_type"),
+        )
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    """A parent version: adapter, number and content id (the id disambiguates a ``vN``
+    that two merged branches both minted)."""
+
+    adapter: str
+    version: int
+    id: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.adapter}@v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"adapter": self.adapter, "version": self.version, "id": self.id}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ParentLink":
+        return cls(str(d["adapter"]), int(d["version"]), str(d["id"]))
+
+
+@dataclass(frozen=True)
+class AdapterVersion:
+    """One saved version of one adapter.
+
+    ``id`` is the content id: the md5 of ``adapter_model.safetensors``, which is also its
+    key in the DVC cache (``weights_md5``). ``commit``, ``aliases`` and ``directory`` are
+    not stored in the manifest line; they are filled in when versions are loaded.
+    ``new`` is True only on the value returned by the ``save`` that created it.
+    """
+
+    adapter: str
+    version: int
+    id: str
+    size: int
+    message: str
+    author: str
+    created_at: str  # ISO 8601, UTC
+    parents: tuple[ParentLink, ...] = ()
+    base_model: BaseModelLink = field(default_factory=BaseModelLink)
+    peft: PeftSummary = field(default_factory=lambda: PeftSummary("UNKNOWN"))
+    metrics: dict[str, Any] = field(default_factory=dict, hash=False)
+    config_sha256: str = ""
+    config_blob: str = ""  # git blob id of adapter_config.json: `git cat-file blob <id>`
+    commit: str | None = field(default=None, compare=False)
+    aliases: tuple[str, ...] = field(default=(), compare=False)
+    directory: str = field(default="", compare=False)  # e.g. "adapters/task_a", posix, repo-relative
+    new: bool = field(default=False, compare=False, repr=False)
+
+    @property
+    def ref(self) -> str:
+        """``"task_a@v3"``."""
+        return f"{self.adapter}@v{self.version}"
+
+    @property
+    def weights_md5(self) -> str:
+        return self.id
+
+    def link(self) -> ParentLink:
+        return ParentLink(self.adapter, self.version, self.id)
+
+    def files(self) -> list[dict[str, Any]]:
+        """The version's files in the workspace layout and where each is stored."""
+        d = self.directory or f"adapters/{self.adapter}"
+        return [
+            {"path": f"{d}/adapter_config.json", "storage": "git", "git_blob": self.config_blob, "sha256": self.config_sha256},
+            {"path": f"{d}/adapter_model.safetensors", "storage": "dvc", "md5": self.id, "size": self.size},
+            {"path": f"{d}/adapter_model.safetensors.dvc", "storage": "git"},
+            {"path": f"{d}/{MANIFEST_NAME}", "storage": "git"},
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form of ``log`` and ``show``."""
+        return {
+            "adapter": self.adapter,
+            "version": self.version,
+            "ref": self.ref,
+            "id": self.id,
+            "parents": [p.ref for p in self.parents],
+            "parent_ids": [p.id for p in self.parents],
+            "message": self.message,
+            "author": self.author,
+            "created_at": self.created_at,
+            "metrics": dict(self.metrics),
+            "base_model": self.base_model.to_dict(),
+            "peft": self.peft.to_dict(),
+            "size": self.size,
+            "commit": self.commit,
+            "aliases": list(self.aliases),
+            "config_sha256": self.config_sha256,
+            "files": self.files(),
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """The manifest line (what is known before the commit exists)."""
+        return {
+            "schema": SCHEMA,
+            "adapter": self.adapter,
+            "version": self.version,
+            "id": self.id,
+            "size": self.size,
+            "message": self.message,
+            "author": self.author,
+            "created_at": self.created_at,
+            "parents": [p.to_dict() for p in self.parents],
+            "base_model": self.base_model.to_dict(),
+            "peft": self.peft.to_dict(),
+            "metrics": dict(self.metrics),
+            "config": {"sha256": self.config_sha256, "git_blob": self.config_blob},
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any], *, directory: str = "") -> "AdapterVersion":
+        config = rec.get("config") or {}
+        return cls(
+            adapter=str(rec["adapter"]),
+            version=int(rec["version"]),
+            id=str(rec["id"]),
+            size=int(rec.get("size") or 0),
+            message=str(rec.get("message") or ""),
+            author=str(rec.get("author") or ""),
+            created_at=str(rec.get("created_at") or ""),
+            parents=tuple(ParentLink.from_dict(p) for p in rec.get("parents") or ()),
+            base_model=BaseModelLink.from_dict(rec.get("base_model")),
+            peft=PeftSummary.from_dict(rec.get("peft")),
+            metrics=dict(rec.get("metrics") or {}),
+            config_sha256=str(config.get("sha256") or ""),
+            config_blob=str(config.get("git_blob") or ""),
+            directory=directory,
+        )
+
+
+def dumps_record(version: AdapterVersion) -> str:
+    """One manifest line (no newline): compact, keys sorted, so lines are stable."""
+    return json.dumps(version.to_record(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Objects of a JSON Lines file; ``[]`` when it does not exist.
+
+    Raises:
+        InvalidAdapterError: a line that is not a JSON object (e.g. conflict markers left by
+            a merge without adaptvc's ``.gitattributes``), naming file and line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    out: list[dict[str, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            raise InvalidAdapterError(
+                f"{path}:{lineno}: not a manifest record: {line[:60]!r}", path=str(path),
+                hint="a merge without adaptvc's .gitattributes may have left conflict markers; keep every "
+                "record line, delete the markers, commit; then run `adaptvc init` to install the merge drivers",
+            )
+        out.append(obj)
+    return out
+
+
+def read_manifest(path: Path, *, directory: str = "") -> list[AdapterVersion]:
+    """Every version recorded in a manifest file, in file order; duplicates (the same
+    line reaching a branch twice) are dropped."""
+    seen: set[tuple[Any, ...]] = set()
+    versions = []
+    for rec in read_jsonl(path):
+        try:
+            v = AdapterVersion.from_record(rec, directory=directory)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidAdapterError(f"{path}: malformed version record ({exc}): {rec!r:.80}", path=str(path)) from None
+        key = (v.version, v.id, v.created_at)
+        if key not in seen:
+            seen.add(key)
+            versions.append(v)
+    return versions
+
+
+def appended(path: Path, lines: Iterable[str]) -> bytes:
+    """The file's bytes with ``lines`` appended, a newline after each (and before, when
+    the file lacked a final newline) - what the caller then writes atomically."""
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = b""
+    if old and not old.endswith(b"\n"):
+        old += b"\n"
+    return old + b"".join(line.encode("utf-8") + b"\n" for line in lines)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a part:
+    a temp file in the same directory (same filesystem), fsync, ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,228 @@
+"""AdapterRepo: a git work tree in which adaptvc is initialised.
+
+It knows where things are (root, ``.git``, the adapters directory, the DVC cache, the
+per-clone state), reads adaptvc's configuration, lists adapters and their versions, and
+provides the transaction lock. The operations themselves (save, checkout, ...) live in
+:mod:`adaptvc.versioning`.
+
+Configuration: ``.adaptvc/config.toml``, committed, read with tomllib (tomli before 3.11)::
+
+    [adaptvc]
+    adapters_dir = "adapters"   # where adapters/<name>/ live, relative to the repo root
+    lock_timeout = 60           # seconds a second process waits for the lock
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from adaptvc.errors import AdapterNotFoundError, InvalidAdapterError, NotARepositoryError
+from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, read_jsonl, read_manifest
+from adaptvc.refs import validate_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adaptvc.storage.dvc_cache import DvcCache
+    from adaptvc.storage.state import CloneState
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_DIR = ".adaptvc"
+CONFIG_FILE = f"{CONFIG_DIR}/config.toml"
+STATE_DIR = "adaptvc"  # inside the git dir
+DEFAULT_CONFIG: dict[str, Any] = {"adapters_dir": "adapters", "lock_timeout": 60.0}
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    adapters_dir: str = "adapters"
+    lock_timeout: float = 60.0
+
+
+def find_git_root(start: str | os.PathLike[str] = ".") -> tuple[Path, Path]:
+    """``(work tree root, git dir)`` of the repository containing ``start``.
+
+    Walks up looking for ``.git`` (a directory, or a file ``gitdir: ...`` in worktrees
+    and submodules) without running git, so read-only commands start fast.
+
+    Raises:
+        NotARepositoryError: not inside a git work tree (hint: ``git init``).
+    """
+    here = Path(start).resolve()
+    for d in (here, *here.parents):
+        dotgit = d / ".git"
+        if dotgit.is_dir():
+            return d, dotgit
+        if dotgit.is_file():
+            text = dotgit.read_text(encoding="utf-8").strip()
+            if text.startswith("gitdir:"):
+                gd = Path(text.split(":", 1)[1].strip())
+                return d, (gd if gd.is_absolute() else (d / gd)).resolve()
+    raise NotARepositoryError(f"{here} is not inside a git repository", hint="git init")
+
+
+class AdapterRepo:
+    """A git repository with adaptvc initialised (or about to be, for ``init``)."""
+
+    def __init__(self, root: Path, git_dir: Path) -> None:
+        self.root = root
+        self.git_dir = git_dir
+
+    # -- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] = ".", *, require_init: bool = True) -> "AdapterRepo":
+        """The repository containing ``path``.
+
+        Raises:
+            NotARepositoryError: not in a git repo (hint ``git init``) or, with
+                ``require_init``, adaptvc is not initialised there (hint ``adaptvc init``).
+        """
+        root, git_dir = find_git_root(path)
+        repo = cls(root, git_dir)
+        if require_init and not repo.is_initialised:
+            raise NotARepositoryError(f"adaptvc is not initialised in {root}", hint="adaptvc init")
+        return repo
+
+    @property
+    def is_initialised(self) -> bool:
+        return (self.root / CONFIG_FILE).is_file() and (self.root / ".dvc").is_dir()
+
+    # -- configuration ------------------------------------------------------------------
+    @cached_property
+    def config(self) -> RepoConfig:
+        path = self.root / CONFIG_FILE
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            data = {}
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidAdapterError(f"{path}: invalid TOML ({exc})", path=str(path)) from None
+        section = data.get("adaptvc", {})
+        adapters_dir = str(section.get("adapters_dir", DEFAULT_CONFIG["adapters_dir"])).strip("/") or "adapters"
+        if ".." in Path(adapters_dir).parts or Path(adapters_dir).is_absolute():
+            raise InvalidAdapterError(f"{path}: adapters_dir must be a path inside the repository", path=str(path))
+        return RepoConfig(adapters_dir=adapters_dir, lock_timeout=float(section.get("lock_timeout", 60.0)))
+
+    # -- places -------------------------------------------------------------------------
+    @property
+    def adapters_path(self) -> Path:
+        return self.root / self.config.adapters_dir
+
+    def adapter_dir(self, name: str) -> Path:
+        return self.adapters_path / validate_name(name)
+
+    def rel(self, path: Path) -> str:
+        """Repo-relative posix path."""
+        return path.resolve().relative_to(self.root.resolve()).as_posix() if path.is_absolute() else path.as_posix()
+
+    def adapter_rel(self, name: str) -> str:
+        return f"{self.config.adapters_dir}/{name}"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.git_dir / STATE_DIR
+
+    @cached_property
+    def dvc_cache(self) -> "DvcCache":
+        from adaptvc.storage.dvc_cache import DvcCache
+
+        return DvcCache.for_repo(self.root)
+
+    @cached_property
+    def state(self) -> "CloneState":
+        from adaptvc.storage.state import CloneState
+
+        return CloneState(self.state_dir)
+
+    # -- the lock -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, timeout: float | None = None) -> Iterator[None]:
+        """One adaptvc transaction at a time (see :mod:`adaptvc.storage.lock`)."""
+        from adaptvc.storage.lock import repo_lock
+
+        with repo_lock(self.state_dir / "lock", timeout=self.config.lock_timeout if timeout is None else timeout):
+            yield
+
+    # -- adapters and versions ----------------------------------------------------------
+    def list_adapters(self) -> list[str]:
+        """Names of the adapters with a directory under the adapters dir (saved or not)."""
+        try:
+            entries = sorted(self.adapters_path.iterdir())
+        except FileNotFoundError:
+            return []
+        names = []
+        for d in entries:
+            if d.is_dir() and any((d / f).exists() for f in (MANIFEST_NAME, "adapter_config.json")):
+                with contextlib.suppress(Exception):
+                    names.append(validate_name(d.name))
+        return names
+
+    def manifest_path(self, name: str) -> Path:
+        return self.adapter_dir(name) / MANIFEST_NAME
+
+    def versions(self, name: str, *, with_commits: bool = False, must_exist: bool = False) -> list[AdapterVersion]:
+        """Every recorded version of ``name`` in manifest order, aliases attached.
+
+        Args:
+            with_commits: fill ``commit`` with ONE ``git log`` over the manifest.
+            must_exist: raise if the adapter has no directory at all.
+
+        Raises:
+            AdapterNotFoundError: ``must_exist`` and no such adapter (lists the adapters).
+        """
+        path = self.manifest_path(name)
+        if must_exist and not path.exists() and not self.adapter_dir(name).is_dir():
+            known = self.list_adapters()
+            raise AdapterNotFoundError(
+                f"no adapter {name!r} in {self.rel(self.adapters_path)}/"
+                + (f"; adapters: {', '.join(known)}" if known else "; no adapter saved yet"),
+                name=name, hint=f"adaptvc save --adapter {name} -m MESSAGE" if not known else "adaptvc log",
+            )
+        versions = read_manifest(path, directory=self.adapter_rel(name))
+        if with_commits and versions:
+            versions = self.attach_commits(versions, [self.adapter_rel(name) + "/" + MANIFEST_NAME])
+        return self._attach_aliases(name, versions)
+
+    def attach_commits(self, versions: list[AdapterVersion], pathspecs: list[str]) -> list[AdapterVersion]:
+        from dataclasses import replace
+
+        from adaptvc.storage.git_ops import trailer_value, version_commits
+
+        commits = version_commits(self.root, pathspecs)
+        return [replace(v, commit=commits.get(trailer_value(v.adapter, v.version, v.id, v.created_at))) for v in versions]
+
+    def alias_records(self, name: str) -> list[dict[str, Any]]:
+        return read_jsonl(self.adapter_dir(name) / ALIASES_NAME)
+
+    def aliases(self, name: str, versions: list[AdapterVersion] | None = None) -> dict[str, AdapterVersion]:
+        """``alias → version``: the newest record of each alias wins (records are
+        append-only, so branches merge them with the union driver)."""
+        versions = self.versions(name) if versions is None else versions
+        by_key = {(v.version, v.id): v for v in versions}
+        current: dict[str, tuple[str, AdapterVersion | None]] = {}
+        for rec in self.alias_records(name):
+            alias, at = rec.get("alias"), str(rec.get("created_at") or "")
+            if not alias:
+                continue
+            target = by_key.get((rec.get("version"), rec.get("id")))
+            if alias not in current or at >= current[alias][0]:
+                current[alias] = (at, target)
+        return {a: v for a, (_, v) in sorted(current.items()) if v is not None}
+
+    def _attach_aliases(self, name: str, versions: list[AdapterVersion]) -> list[AdapterVersion]:
+        if not versions or not (self.adapter_dir(name) / ALIASES_NAME).exists():
+            return versions
+        from dataclasses import replace
+
+        names: dict[tuple[int, str, str], list[str]] = {}
+        for alias, v in self.aliases(name, versions).items():
+            names.setdefault((v.version, v.id, v.created_at), []).append(alias)
+        return [replace(v, aliases=tuple(names.get((v.version, v.id, v.created_at), ()))) for v in versions]

@@ -1,0 +1,228 @@
+"""The local DVC cache and DVC's ``.dvc`` pointer files, without opening a DVC Repo.
+
+DVC 3 stores a file whose md5 is ``abcdef...`` at ``<cache>/files/md5/ab/cdef...``, where
+``<cache>`` is ``.dvc/cache`` unless ``cache.dir`` is set in ``.dvc/config`` or
+``.dvc/config.local`` (a relative ``dir`` is relative to the ``.dvc`` directory). The md5
+is the plain md5 of the file's bytes (``hash: md5`` in the pointer). Objects are
+read-only, as DVC leaves them.
+
+Writing these ourselves instead of calling ``dvc add`` saves the cost of opening a DVC
+Repo (about a second) while producing exactly what ``dvc add`` would: ``dvc status``,
+``dvc checkout``, ``dvc push`` and ``dvc pull`` work on the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from adaptvc.errors import AdaptvcError, InvalidAdapterError
+
+CHUNK = 1 << 20
+_MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+POINTER_SUFFIX = ".dvc"
+
+
+def file_md5(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """``(md5 hex, size)`` of a file, streamed."""
+    h = hashlib.md5()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _copy_hashing(src: Path, dst_fh) -> tuple[str, int]:
+    h = hashlib.md5()
+    size = 0
+    with open(src, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            dst_fh.write(chunk)
+            size += len(chunk)
+    dst_fh.flush()
+    os.fsync(dst_fh.fileno())
+    return h.hexdigest(), size
+
+
+def read_dvc_config(dvc_dir: Path) -> dict[str, dict[str, str]]:
+    """Sections of ``.dvc/config`` then ``.dvc/config.local`` merged (local wins).
+
+    DVC's files are configobj INI with indented keys, which configparser misreads as
+    continuation lines; this small reader handles what we need (``[cache] dir``).
+    """
+    sections: dict[str, dict[str, str]] = {}
+    for name in ("config", "config.local"):
+        try:
+            text = (dvc_dir / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        current: dict[str, str] | None = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                key = line[1:-1].strip().strip("'\"")
+                current = sections.setdefault(key, {})
+            elif "=" in line and current is not None:
+                k, v = line.split("=", 1)
+                current[k.strip()] = v.strip().strip("'\"")
+    return sections
+
+
+@dataclass(frozen=True)
+class DvcCache:
+    """The local DVC cache of one repository."""
+
+    path: Path  # the cache root (".dvc/cache" by default)
+
+    @classmethod
+    def for_repo(cls, root: str | os.PathLike[str]) -> "DvcCache":
+        dvc_dir = Path(root) / ".dvc"
+        cache_dir = read_dvc_config(dvc_dir).get("cache", {}).get("dir")
+        if cache_dir:
+            p = Path(os.path.expanduser(cache_dir))
+            return cls((p if p.is_absolute() else dvc_dir / p).resolve())
+        return cls(dvc_dir / "cache")
+
+    def object_path(self, md5: str) -> Path:
+        """Where DVC 3 keeps the object: ``files/md5/ab/cdef...``."""
+        if not _MD5_RE.match(md5):
+            raise ValueError(f"not an md5: {md5!r}")
+        return self.path / "files" / "md5" / md5[:2] / md5[2:]
+
+    def has(self, md5: str) -> bool:
+        return self.object_path(md5).is_file()
+
+    def add(self, src: str | os.PathLike[str]) -> tuple[str, int]:
+        """Put a copy of ``src`` in the cache; returns ``(md5, size)``.
+
+        One pass: the file is hashed while copied to a temp file inside the cache, which is
+        then renamed to its md5 (or dropped when the cache already holds it). A crash
+        leaves at most a temp file, never a wrong object.
+        """
+        src = Path(src)
+        tmp_dir = self.path / "files" / "md5"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f".adaptvc-{os.getpid()}-{os.urandom(4).hex()}.tmp"
+        try:
+            with open(tmp, "wb") as out:
+                md5, size = _copy_hashing(src, out)
+            dest = self.object_path(md5)
+            if dest.is_file():
+                tmp.unlink()
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444)  # DVC keeps cache objects read-only
+                os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return md5, size
+
+    def materialise(self, md5: str, dest: str | os.PathLike[str], *, link: bool = False) -> Path:
+        """Write the object to ``dest`` (atomically), checking its md5 on the way.
+
+        Args:
+            md5: the object's md5.
+            dest: the file to create or replace.
+            link: hard-link instead of copying when possible (for read-only uses such as
+                ``resolve``); the cache object is read-only, so the link is too.
+
+        Raises:
+            AdaptvcError: the object is missing, or corrupt (its content does not hash to md5).
+        """
+        src = self.object_path(md5)
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            if link:
+                try:
+                    if file_md5(src)[0] != md5:
+                        raise self._corrupt(md5)
+                    os.link(src, tmp)
+                    os.replace(tmp, dest)
+                    return dest
+                except OSError:
+                    pass  # another filesystem, or links not allowed: copy
+            with open(tmp, "wb") as out:
+                got, _ = _copy_hashing(src, out)
+            if got != md5:
+                raise self._corrupt(md5)
+            os.replace(tmp, dest)
+        except FileNotFoundError:
+            if not src.exists():
+                raise AdaptvcError(f"object {md5} is not in the DVC cache {self.path}", hint="adaptvc pull") from None
+            raise
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return dest
+
+    def _corrupt(self, md5: str) -> AdaptvcError:
+        return AdaptvcError(
+            f"the DVC cache object {self.object_path(md5)} is corrupt (its content does not hash to {md5})",
+            hint="delete it and fetch it again: adaptvc pull",
+        )
+
+
+# --- .dvc pointer files -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """What a DVC 3 ``.dvc`` file says about its one output."""
+
+    md5: str
+    size: int | None
+    path: str
+
+
+def dumps_pointer(md5: str, size: int, path: str) -> str:
+    """A ``.dvc`` file exactly as ``dvc add`` (DVC 3) writes it."""
+    return f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: {path}\n"
+
+
+_PTR_MD5 = re.compile(r"^\s*-?\s*md5:\s*['\"]?([0-9a-f]{32})", re.M)
+_PTR_SIZE = re.compile(r"^\s*-?\s*size:\s*([0-9]+)", re.M)
+_PTR_PATH = re.compile(r"^\s*-?\s*path:\s*['\"]?([^'\"\n]+)", re.M)
+
+
+def read_pointer(path: str | os.PathLike[str]) -> Pointer | None:
+    """Parse a single-output ``.dvc`` file; ``None`` when it does not exist.
+
+    A regular expression rather than a YAML parser: these files are machine-written and
+    the commands that read them (``status``) must start fast.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    m = _PTR_MD5.search(text)
+    if not m:
+        raise InvalidAdapterError(f"{path}: no md5 in this DVC pointer", path=str(path))
+    size = _PTR_SIZE.search(text)
+    p = _PTR_PATH.search(text)
+    return Pointer(m.group(1), int(size.group(1)) if size else None, p.group(1).strip() if p else "")
+
+
+def copy_file_atomic(src: Path, dest: Path) -> None:
+    """Copy ``src`` over ``dest`` atomically (temp file + fsync + ``os.replace``)."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        with open(src, "rb") as fi, open(tmp, "wb") as fo:
+            shutil.copyfileobj(fi, fo, CHUNK)
+            fo.flush()
+            os.fsync(fo.fileno())
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,54 @@
+"""Making sure the DVC objects a command needs are in the local cache.
+
+Every reader of cache objects (``checkout``, ``export``, ``resolve``, ``diff``) calls
+:func:`ensure_objects` first. Objects missing from the cache are handed to
+:func:`fetch_missing`, the one place that may fetch them (from the DVC remote: the
+team-sharing layer fills it in); whatever is still missing afterwards is an
+:class:`~adaptvc.errors.ObjectMissingError` naming the versions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+from adaptvc.errors import ObjectMissingError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adaptvc.repo import AdapterRepo
+
+
+def fetch_missing(repo: "AdapterRepo", md5s: list[str]) -> None:
+    """Try to bring ``md5s`` into the local cache. Without a remote layer: nothing."""
+    return None
+
+
+def ensure_objects(repo: "AdapterRepo", md5s: Iterable[str], *, labels: Mapping[str, str] | None = None) -> None:
+    """Make sure every object in ``md5s`` is in the local DVC cache.
+
+    Args:
+        repo: the open repository.
+        md5s: weights md5s (a version's ``id``).
+        labels: md5 → what to call it in the error (``"task_a@v2"``).
+
+    Raises:
+        ObjectMissingError: some objects could not be found or fetched.
+    """
+    cache = repo.dvc_cache
+    missing = [m for m in dict.fromkeys(md5s) if not cache.has(m)]
+    if not missing:
+        return
+    fetch_missing(repo, missing)
+    still = [m for m in missing if not cache.has(m)]
+    if still:
+        labels = labels or {}
+        names = ", ".join(labels.get(m, m) for m in still)
+        raise ObjectMissingError(
+            f"weights of {names} are not in the local cache ({cache.path})",
+            md5s=tuple(still), hint="adaptvc pull",
+        )
+
+
+def ensure_versions(repo: "AdapterRepo", versions: Iterable[object]) -> None:
+    """:func:`ensure_objects` for :class:`~adaptvc.manifest.AdapterVersion` objects."""
+    versions = list(versions)
+    ensure_objects(repo, [v.id for v in versions], labels={v.id: v.ref for v in versions})  # type: ignore[attr-defined]
