@@ -16,6 +16,7 @@ from adaptvc.formats.adapter_dir import AdapterInfo, inspect_adapter
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from adaptvc.diff.result import DiffResult
     from adaptvc.storage.remotes import RemoteInfo
 
 # The public API; ``adaptvc.<name>`` resolves these lazily (see adaptvc/__init__.py).
@@ -32,6 +33,8 @@ __all__ = [
     "remote_list",
     "remote_modify",
     "remote_remove",
+    # diff
+    "diff",
 ]
 
 
@@ -137,3 +140,46 @@ def remote_remove(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
     from adaptvc.storage.remotes import remove_remote
 
     remove_remote(name, repo=repo)
+
+
+# --- diff (numpy, no torch, no base model) ----------------------------------------------
+
+
+def diff(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str] | None = None,
+    *,
+    repo: str | os.PathLike[str] = ".",
+    force: bool = False,
+) -> "DiffResult":
+    """Compare two adapters layer by layer, without the base model.
+
+    Compares the effective LoRA updates ``ΔW = s·B·A`` (never the raw factors, which are
+    only defined up to ``B·M, M⁻¹·A``) from r×r products in float64, streaming the
+    memory-mapped weights module by module; other tensors (``modules_to_save``, biases,
+    DoRA magnitudes, non-LoRA PEFT types) elementwise. See docs/diff.md.
+
+    Args:
+        a: a ref (``task_a@v2``) or a directory in PEFT format.
+        b: the same; default: the workspace (unsaved) state of ``a``'s adapter.
+        repo: the repository refs are resolved in.
+        force: compare even when the base models differ.
+
+    Returns:
+        A :class:`~adaptvc.diff.result.DiffResult`: ``config`` changes, per-module
+        ``modules`` (norms, distance, relative change, cosine), elementwise ``tensors``,
+        ``summary`` (totals, added/removed/reshaped, base-model check); ``.top(n)``,
+        ``.to_dict()`` (the ``--json`` document) and ``.plot(path)``.
+
+    Raises:
+        BaseModelMismatchError: recorded base models differ and ``force`` is False.
+        InvalidAdapterError: unreadable or inconsistent adapter files.
+        InvalidRefError, AdapterNotFoundError, VersionNotFoundError: a bad ref.
+
+    Example:
+        >>> r = adaptvc.diff("task_a@v2", "task_a@v3")          # doctest: +SKIP
+        >>> [(m.module, round(m.relative, 3)) for m in r.top(3)]  # doctest: +SKIP
+    """
+    from adaptvc.diff import diff_adapters
+
+    return diff_adapters(a, b, repo=repo, force=force)

@@ -1,5 +1,143 @@
-"""CLI commands (placeholder: filled in by the issue that owns this module)."""
+"""``adaptvc diff``: what changed between two adapters, layer by layer, without the base model."""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+import math
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from adaptvc import api
+from adaptvc.cli.output import emit_json, info
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adaptvc.diff.result import DiffResult
+
+
+def _g(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.{digits}g}"
+
+
+def _pct(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return _g(x)
+    return f"{100 * x:.3g}%"
+
+
+def _value(v: Any) -> str:
+    import json
+
+    return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else repr(v) if isinstance(v, str) else str(v)
+
+
+def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda r: "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return [fmt(header), *(fmt(r) for r in rows)]
+
+
+def render_text(result: "DiffResult", top: int) -> list[str]:
+    """The human report, as lines."""
+    s = result.summary
+    lines = [f"a: {result.a}  ({result.path_a})", f"b: {result.b}  ({result.path_b})"]
+    bm = s.base_model
+    names = {bm.a.get("name_or_path"), bm.b.get("name_or_path")} - {None}
+    base = " / ".join(sorted(names)) or "(not recorded)"
+    status = {"match": "same", "unknown": "not enough recorded to check", "mismatch": "DIFFERENT (--force)"}[bm.status]
+    lines.append(f"base model: {base}  [{status}]")
+    for note in result.notes:
+        lines.append(f"note: {note}")
+
+    lines.append("")
+    if result.config:
+        lines.append("config:")
+        for key, (old, new) in result.config.items():
+            lines.append(f"  {key}: {_value(old)} -> {_value(new)}")
+    else:
+        lines.append("config: unchanged")
+
+    lines.append("")
+    parts = [f"{s.modules_compared} compared", f"{s.modules_changed} changed"]
+    parts += [f"{len(x)} {w}" for x, w in ((s.modules_added, "added"), (s.modules_removed, "removed"),
+                                          (s.modules_reshaped, "reshaped")) if x]
+    lines.append("LoRA updates ΔW: " + ", ".join(parts))
+    lines.append(
+        f"  total  ‖ΔW_a‖ {_g(s.norm_a)}  ‖ΔW_b‖ {_g(s.norm_b)}  ‖ΔW_b−ΔW_a‖ {_g(s.delta_norm)}"
+        f"  relative {_pct(s.relative)}  cosine {_g(s.cosine, 6)}"
+    )
+    ranked = result.top(top)
+    if ranked:
+        lines.append("")
+        lines.append(f"top {len(ranked)} of {len(result.modules)} modules by relative change:")
+        rows = [(m.module, _g(m.norm_a), _g(m.norm_b), _g(m.delta_norm), _pct(m.relative), _g(m.cosine, 6),
+                 str(m.rank_a) if m.rank_a == m.rank_b else f"{m.rank_a}->{m.rank_b}") for m in ranked]
+        lines += _table(rows, ("module", "‖ΔW_a‖", "‖ΔW_b‖", "‖Δ‖", "relative", "cosine", "r"))
+    for title, items in (("added modules", s.modules_added), ("removed modules", s.modules_removed)):
+        if items:
+            lines.append("")
+            lines.append(f"{title}:")
+            lines += [f"  {m.name}  {list(m.shape)}  ‖ΔW‖ {_g(m.norm)}" for m in items]
+    if s.modules_reshaped:
+        lines.append("")
+        lines.append("reshaped modules (not comparable):")
+        lines += [f"  {m.name}  {list(m.shape_a)} -> {list(m.shape_b)}" for m in s.modules_reshaped]
+
+    if result.tensors or s.tensors_added or s.tensors_removed or s.tensors_reshaped:
+        lines.append("")
+        lines.append(f"other tensors (elementwise): {s.tensors_compared} compared, {s.tensors_changed} changed")
+        changed = sorted((t for t in result.tensors if t.delta_norm > 0), key=lambda t: -t.relative)[: max(top, 0)]
+        if changed:
+            rows = [(t.tensor, _g(t.norm_a), _g(t.norm_b), _g(t.delta_norm), _g(t.max_abs_diff), _pct(t.relative))
+                    for t in changed]
+            lines += _table(rows, ("tensor", "‖a‖", "‖b‖", "‖b−a‖", "max|b−a|", "relative"))
+        for word, items in (("added", s.tensors_added), ("removed", s.tensors_removed)):
+            lines += [f"  {word}: {t.name}  {list(t.shape)}" for t in items]
+        lines += [f"  reshaped: {t.name}  {list(t.shape_a)} -> {list(t.shape_b)}" for t in s.tensors_reshaped]
+    if result.identical:
+        lines.append("")
+        lines.append("identical: no change in config or weights")
+    return lines
+
+
+@click.command("diff")
+@click.argument("ref_a", metavar="REF_A")
+@click.argument("ref_b", metavar="[REF_B]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a, b, config, modules, tensors, summary).")
+@click.option("--top", "top", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many modules to list, by relative change.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE.png",
+              help="Also write a heatmap of relative change (layers x module types); needs adaptvc[plot].")
+@click.option("--force", is_flag=True, help="Compare even if the adapters were trained on different base models.")
+def diff_command(ref_a: str, ref_b: str | None, as_json: bool, top: int, plot_path: str | None, force: bool) -> None:
+    """Show what changed between two adapters, layer by layer, without the base model.
+
+    REF_A and REF_B are refs (task_a@v2, task_a@<alias>, ...) or directories in PEFT
+    format; REF_B defaults to the workspace (unsaved) state of REF_A's adapter. Compares
+    config keys and the effective updates ΔW = (alpha/r)·B·A per module: ‖ΔW_a‖,
+    ‖ΔW_b‖, ‖ΔW_b − ΔW_a‖, relative change and cosine, computed from r×r products
+    (never the dense matrix). Other tensors (modules_to_save, biases, DoRA magnitudes)
+    are compared elementwise.
+
+    \b
+    Examples:
+      adaptvc diff task_a@v2 task_a@v3
+      adaptvc diff task_a@v3                  # v3 vs the unsaved workspace
+      adaptvc diff runs/a runs/b --json | jq '.summary.relative'
+      adaptvc diff task_a@v1 task_a@v5 --top 5 --plot change.png
+    """
+    result = api.diff(ref_a, ref_b, force=force)
+    if plot_path:
+        written = result.plot(plot_path)
+        info(f"wrote {written}")
+    if as_json:
+        emit_json(result.to_dict(top=top))
+        return
+    for line in render_text(result, top):
+        click.echo(line)
+
+
+COMMANDS = [diff_command]

@@ -1,0 +1,154 @@
+"""Compare two adapters: config, base-model link, LoRA updates (factored), other tensors.
+
+Streaming: both weight files are memory-mapped; modules are visited in the order of the
+first file, each module's factors decoded to float64, compared, and its pages released
+before the next, so peak memory is about one module's factors (plus one elementwise
+chunk), whatever the file size.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Callable
+
+from adaptvc.diff.config_diff import check_base_models, config_changes
+from adaptvc.diff.elementwise import compare_tensors, norm_of
+from adaptvc.diff.lora_modules import LoraModule, split_adapter
+from adaptvc.diff.lowrank import compare, squared_norm
+from adaptvc.diff.result import (
+    DiffResult, DiffSummary, ModuleDiff, OneSided, ShapeChange, TensorDiff, relative_change,
+)
+from adaptvc.diff.sources import AdapterSource
+from adaptvc.formats.safetensors_reader import SafetensorsReader
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def _module_norm(reader: SafetensorsReader, m: LoraModule) -> float:
+    u = m.update(reader.read(m.a.name), reader.read(m.b.name))
+    reader.release(m.tensors)
+    return math.sqrt(squared_norm(u))
+
+
+def diff_sources(
+    a: AdapterSource, b: AdapterSource, *, force: bool = False, progress: Progress | None = None
+) -> DiffResult:
+    """Compare two resolved adapters. See :func:`adaptvc.api.diff` for the public entry.
+
+    Raises:
+        BaseModelMismatchError: different base models and ``force`` is False.
+        InvalidAdapterError: unreadable weights or factors that do not fit together.
+    """
+    base_check = check_base_models(a, b, force=force)
+    config = config_changes(a.config, b.config)
+    notes: list[str] = []
+    if a.config.get("use_dora") or b.config.get("use_dora"):
+        notes.append(
+            "DoRA: the effective weight m·(W+ΔW)/‖W+ΔW‖ needs the base weight W; modules compare the "
+            "LoRA update ΔW, and the magnitude vectors are compared elementwise under tensors"
+        )
+
+    with SafetensorsReader(a.weights) as ra, SafetensorsReader(b.weights) as rb:
+        la = split_adapter(ra.tensors, a.config, source=a.label)
+        lb = split_adapter(rb.tensors, b.config, source=b.label)
+
+        # --- LoRA modules, in the first file's order (sequential reads of the mapping) ---
+        modules: list[ModuleDiff] = []
+        reshaped: list[ShapeChange] = []
+        removed: list[OneSided] = []
+        added: list[OneSided] = []
+        total_a2 = total_b2 = total_d2 = total_inner = 0.0
+        order = sorted(la.modules.values(), key=lambda m: m.a.begin)
+        done = 0
+        total_steps = len(la.modules) + len(set(lb.modules) - set(la.modules))
+        for ma in order:
+            mb = lb.modules.get(ma.name)
+            if mb is None:
+                n = _module_norm(ra, ma)
+                removed.append(OneSided(ma.name, ma.shape, n))
+                total_a2 += n * n
+                total_d2 += n * n
+            elif mb.shape != ma.shape:
+                na, nb = _module_norm(ra, ma), _module_norm(rb, mb)
+                reshaped.append(ShapeChange(ma.name, ma.shape, mb.shape, na, nb))
+                total_a2 += na * na
+                total_b2 += nb * nb
+                total_d2 += na * na + nb * nb
+            else:
+                ua = ma.update(ra.read(ma.a.name), ra.read(ma.b.name))
+                ub = mb.update(rb.read(mb.a.name), rb.read(mb.b.name))
+                st = compare(ua, ub)
+                del ua, ub
+                ra.release(ma.tensors)
+                rb.release(mb.tensors)
+                modules.append(ModuleDiff(
+                    module=ma.name, norm_a=st.norm_a, norm_b=st.norm_b, delta_norm=st.delta_norm,
+                    relative=st.relative, cosine=st.cosine, kind=ma.kind, shape=ma.shape,
+                    rank_a=ma.rank, rank_b=mb.rank, scale_a=ma.scale, scale_b=mb.scale, inner=st.inner,
+                ))
+                total_a2 += st.norm_a ** 2
+                total_b2 += st.norm_b ** 2
+                total_d2 += st.delta_norm ** 2
+                total_inner += st.inner
+            done += 1
+            if progress:
+                progress(done, total_steps)
+        for mb in sorted(lb.modules.values(), key=lambda m: m.a.begin):
+            if mb.name in la.modules:
+                continue
+            n = _module_norm(rb, mb)
+            added.append(OneSided(mb.name, mb.shape, n))
+            total_b2 += n * n
+            total_d2 += n * n
+            done += 1
+            if progress:
+                progress(done, total_steps)
+
+        # --- everything else, elementwise -------------------------------------------------
+        tensors: list[TensorDiff] = []
+        t_removed: list[OneSided] = []
+        t_added: list[OneSided] = []
+        t_reshaped: list[ShapeChange] = []
+        for name, ia in sorted(la.others.items(), key=lambda kv: kv[1].begin):
+            ib = lb.others.get(name)
+            if ib is None:
+                t_removed.append(OneSided(name, ia.shape, norm_of(ra, ia.name)))
+            elif ib.shape != ia.shape:
+                t_reshaped.append(ShapeChange(name, ia.shape, ib.shape, norm_of(ra, ia.name), norm_of(rb, ib.name)))
+            else:
+                es = compare_tensors(ra, ia.name, rb, ib.name)
+                tensors.append(TensorDiff(
+                    tensor=name, shape=ia.shape, dtype_a=ia.dtype, dtype_b=ib.dtype, norm_a=es.norm_a,
+                    norm_b=es.norm_b, delta_norm=es.delta_norm, max_abs_diff=es.max_abs_diff,
+                    relative=relative_change(es.delta_norm, es.norm_a),
+                ))
+        for name, ib in sorted(lb.others.items(), key=lambda kv: kv[1].begin):
+            if name not in la.others:
+                t_added.append(OneSided(name, ib.shape, norm_of(rb, ib.name)))
+
+    norm_a, norm_b = math.sqrt(total_a2), math.sqrt(total_b2)
+    summary = DiffSummary(
+        modules_compared=len(modules),
+        modules_changed=sum(1 for m in modules if m.delta_norm > 0),
+        modules_added=tuple(added),
+        modules_removed=tuple(removed),
+        modules_reshaped=tuple(reshaped),
+        tensors_compared=len(tensors),
+        tensors_changed=sum(1 for t in tensors if t.delta_norm > 0 or t.dtype_a != t.dtype_b),
+        tensors_added=tuple(t_added),
+        tensors_removed=tuple(t_removed),
+        tensors_reshaped=tuple(t_reshaped),
+        norm_a=norm_a,
+        norm_b=norm_b,
+        delta_norm=math.sqrt(total_d2),
+        relative=relative_change(math.sqrt(total_d2), norm_a),
+        cosine=(max(-1.0, min(1.0, total_inner / (norm_a * norm_b))) if norm_a > 0 and norm_b > 0 else None),
+        base_model=base_check,
+    )
+    return DiffResult(
+        a=a.label, b=b.label, path_a=str(a.directory), path_b=str(b.directory), config=config,
+        modules=tuple(modules), tensors=tuple(tensors), summary=summary, notes=tuple(notes),
+    )

@@ -1,0 +1,133 @@
+"""Norms, distances and cosines of low-rank updates, without the dense matrix.
+
+A LoRA module's effective update is ``ΔW = s·L·R`` with ``L`` (m×r) and ``R`` (r×n) in
+the base weight's own layout (see :mod:`adaptvc.diff.lora_modules` for how PEFT's
+``lora_A``/``lora_B`` map onto ``L``/``R``). Frobenius inner products of such products
+reduce to r×r matrices:
+
+    ⟨P·Q, U·V⟩_F = tr(Qᵀ Pᵀ U V) = Σ_ij (PᵀU)_ij · (Q Vᵀ)_ij
+
+so ``‖LR‖² = Σ (LᵀL) ∘ (RRᵀ)`` and ``⟨L1R1, L2R2⟩ = Σ (L1ᵀL2) ∘ (R1R2ᵀ)``: two thin
+Gram products (O((m+n)·r²) flops) instead of an m×n matrix (O(m·n·r)).
+
+The distance is where care is needed. The textbook expansion
+``‖ΔW_b − ΔW_a‖² = ‖ΔW_a‖² + ‖ΔW_b‖² − 2⟨ΔW_a, ΔW_b⟩`` subtracts two nearly equal numbers
+when the update barely moved (consecutive checkpoints): its absolute error is about
+``ε·‖ΔW‖²``, so a relative change of 1e-6 would come out with 1e-4 relative error even in
+float64. When both sides have the same rank (the usual case) we instead factor the
+difference itself, exactly:
+
+    s_b·L_b·R_b − s_a·L_a·R_a = (s_b·L_b − s_a·L_a)·R_b + s_a·L_a·(R_b − R_a)
+
+The factor differences are computed elementwise from the stored values (exact for
+fp16/bf16 inputs widened to float64), and every term of the resulting sum is of the
+size of the change, not of ΔW, so the distance keeps full relative precision. Identical
+factors give exactly 0. With different ranks the expansion is used (changes between
+different ranks are large, where it is accurate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LowRankUpdate:
+    """``ΔW = scale · left @ right``: ``left`` (m×r) and ``right`` (r×n), float64."""
+
+    left: np.ndarray
+    right: np.ndarray
+    scale: float
+
+    def __post_init__(self) -> None:
+        if self.left.ndim != 2 or self.right.ndim != 2 or self.left.shape[1] != self.right.shape[0]:
+            raise ValueError(f"not a low-rank pair: left {self.left.shape}, right {self.right.shape}")
+
+    @property
+    def rank(self) -> int:
+        return self.left.shape[1]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.left.shape[0], self.right.shape[1])
+
+    def dense(self) -> np.ndarray:
+        """The m×n matrix (for tests and small cases only)."""
+        return self.scale * (self.left @ self.right)
+
+
+@dataclass(frozen=True)
+class PairStats:
+    """Frobenius quantities of two updates ``a`` and ``b`` of the same shape."""
+
+    norm_a: float
+    norm_b: float
+    delta_norm: float  # ‖ΔW_b − ΔW_a‖_F
+    inner: float  # ⟨ΔW_a, ΔW_b⟩_F
+
+    @property
+    def relative(self) -> float:
+        """‖ΔW_b − ΔW_a‖ / ‖ΔW_a‖ (inf if ΔW_a is zero and ΔW_b is not, 0 if both are)."""
+        if self.norm_a > 0:
+            return self.delta_norm / self.norm_a
+        return math.inf if self.delta_norm > 0 else 0.0
+
+    @property
+    def cosine(self) -> float | None:
+        """⟨ΔW_a, ΔW_b⟩ / (‖ΔW_a‖·‖ΔW_b‖), or None when either update is zero."""
+        if self.norm_a > 0 and self.norm_b > 0:
+            return max(-1.0, min(1.0, self.inner / (self.norm_a * self.norm_b)))
+        return None
+
+
+def _sum_product(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.einsum("ij,ij->", x, y))
+
+
+def squared_norm(u: LowRankUpdate) -> float:
+    """‖scale·L·R‖²_F from r×r Gram matrices."""
+    return u.scale * u.scale * max(_sum_product(u.left.T @ u.left, u.right @ u.right.T), 0.0)
+
+
+def compare(a: LowRankUpdate, b: LowRankUpdate) -> PairStats:
+    """Norms, distance and inner product of two updates of the same shape.
+
+    Raises:
+        ValueError: the shapes differ (compare those as added + removed instead).
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"updates of different shapes: {a.shape} vs {b.shape}")
+    sa, sb = float(a.scale), float(b.scale)
+    if a.rank == b.rank:
+        r = a.rank
+        d_left = sb * b.left - sa * a.left
+        d_right = b.right - a.right
+        # One Gram product per side covers every block we need.
+        lefts = np.concatenate([a.left, b.left, d_left], axis=1)  # m × 3r
+        rights = np.concatenate([a.right, b.right, d_right], axis=0)  # 3r × n
+        gl = lefts.T @ lefts
+        gr = rights @ rights.T
+        A, B, D = slice(0, r), slice(r, 2 * r), slice(2 * r, 3 * r)
+        na2 = sa * sa * _sum_product(gl[A, A], gr[A, A])
+        nb2 = sb * sb * _sum_product(gl[B, B], gr[B, B])
+        inner = sa * sb * _sum_product(gl[A, B], gr[A, B])
+        # ‖dL·R_b + s_a·L_a·dR‖² = ‖dL·R_b‖² + s_a²‖L_a·dR‖² + 2·s_a⟨dL·R_b, L_a·dR⟩
+        d2 = (
+            _sum_product(gl[D, D], gr[B, B])
+            + sa * sa * _sum_product(gl[A, A], gr[D, D])
+            + 2.0 * sa * _sum_product(gl[D, A], gr[B, D])
+        )
+    else:
+        na2 = squared_norm(a)
+        nb2 = squared_norm(b)
+        inner = sa * sb * _sum_product(a.left.T @ b.left, a.right @ b.right.T)
+        d2 = na2 + nb2 - 2.0 * inner
+    return PairStats(
+        norm_a=math.sqrt(max(na2, 0.0)),
+        norm_b=math.sqrt(max(nb2, 0.0)),
+        delta_norm=math.sqrt(max(d2, 0.0)),
+        inner=inner,
+    )
