@@ -18,8 +18,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def fetch_missing(repo: "AdapterRepo", md5s: list[str]) -> None:
-    """Try to bring ``md5s`` into the local cache. Without a remote layer: nothing."""
-    return None
+    """Try to bring ``md5s`` into the local cache from the default DVC remote.
+
+    Every object is MD5-checked before it enters the cache (see
+    :mod:`adaptvc.storage.transfer`). With no DVC remote configured, nothing happens and
+    :func:`ensure_objects` reports what is missing; objects the remote lacks are
+    reported the same way. A remote that cannot be reached raises ``RemoteError``.
+    """
+    from adaptvc.errors import RemoteNotFoundError
+    from adaptvc.storage.transfer import fetch_objects
+
+    try:
+        fetch_objects(repo.root, md5s)
+    except RemoteNotFoundError:
+        return None  # no remote: the caller's error names the versions and says `adaptvc remote add`
 
 
 def ensure_objects(repo: "AdapterRepo", md5s: Iterable[str], *, labels: Mapping[str, str] | None = None) -> None:

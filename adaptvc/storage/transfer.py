@@ -19,6 +19,8 @@ prints.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import logging
 import os
@@ -28,7 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from fsspec.callbacks import Callback
 
@@ -53,6 +55,26 @@ class TransferEvent:
 
 
 ProgressCallback = Callable[[TransferEvent], None]
+
+# The progress callback used when a caller passes none (e.g. the fetch that `checkout`
+# triggers deep inside the core): the CLI sets it for the duration of a command.
+_DEFAULT_PROGRESS: contextvars.ContextVar[ProgressCallback | None] = contextvars.ContextVar(
+    "adaptvc_transfer_progress", default=None
+)
+
+
+def default_progress() -> ProgressCallback | None:
+    return _DEFAULT_PROGRESS.get()
+
+
+@contextlib.contextmanager
+def progress_to(callback: ProgressCallback | None) -> Iterator[None]:
+    """Report every transfer in this block to ``callback`` (unless a call passes its own)."""
+    token = _DEFAULT_PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _DEFAULT_PROGRESS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -261,6 +283,7 @@ def push_objects(
         RemoteError: the remote cannot be reached at all.
     """
     root = Path(root)
+    progress = progress if progress is not None else default_progress()
     start = time.perf_counter()
     wanted = sorted(set(md5s))
     store = RemoteStore(root, remote)
@@ -317,6 +340,7 @@ def fetch_objects(
         RemoteError: the remote cannot be reached at all.
     """
     root = Path(root)
+    progress = progress if progress is not None else default_progress()
     start = time.perf_counter()
     wanted = sorted(set(md5s))
     config = _dvc_config(root)
