@@ -62,9 +62,11 @@ def load_bin_state_dict(path: str | os.PathLike[str]) -> dict[str, "torch.Tensor
         state = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Weights only load failed" in text:
+        if "Weights only load failed" in text and "GLOBAL " in text:
+            # The pickle names a function or class to call: that is what runs code.
+            # (Other weights_only failures, e.g. "Unsupported operand", are just bad bytes.)
             # torch's message is a page long; keep the line that names the culprit.
-            culprit = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln or "GLOBAL" in ln), "")
+            culprit = next((ln.strip() for ln in text.splitlines() if "GLOBAL " in ln), "").split(". ")[0]
             raise UnsafeFileError(
                 f"{path}: refused: this pickle would run code when loaded"
                 + (f" ({culprit})" if culprit else ""),
