@@ -16,7 +16,7 @@ from adaptvc.formats.adapter_dir import AdapterInfo, inspect_adapter
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from adaptvc.diff.result import DiffResult
+    from adaptvc.adapter_diff.result import DiffResult
     from adaptvc.storage.remotes import RemoteInfo
 
 # The public API; ``adaptvc.<name>`` resolves these lazily (see adaptvc/__init__.py).
@@ -166,7 +166,7 @@ def diff(
         force: compare even when the base models differ.
 
     Returns:
-        A :class:`~adaptvc.diff.result.DiffResult`: ``config`` changes, per-module
+        A :class:`~adaptvc.adapter_diff.result.DiffResult`: ``config`` changes, per-module
         ``modules`` (norms, distance, relative change, cosine), elementwise ``tensors``,
         ``summary`` (totals, added/removed/reshaped, base-model check); ``.top(n)``,
         ``.to_dict()`` (the ``--json`` document) and ``.plot(path)``.
@@ -180,6 +180,6 @@ def diff(
         >>> r = adaptvc.diff("task_a@v2", "task_a@v3")          # doctest: +SKIP
         >>> [(m.module, round(m.relative, 3)) for m in r.top(3)]  # doctest: +SKIP
     """
-    from adaptvc.diff import diff_adapters
+    from adaptvc.adapter_diff import diff_adapters
 
     return diff_adapters(a, b, repo=repo, force=force)

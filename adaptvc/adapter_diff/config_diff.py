@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from adaptvc.diff.result import BaseModelCheck
-from adaptvc.diff.sources import AdapterSource
+from adaptvc.adapter_diff.result import BaseModelCheck
+from adaptvc.adapter_diff.sources import AdapterSource
 from adaptvc.errors import BaseModelMismatchError
 from adaptvc.formats.adapter_config import normalize_config
 

@@ -12,14 +12,14 @@ import logging
 import math
 from typing import Callable
 
-from adaptvc.diff.config_diff import check_base_models, config_changes
-from adaptvc.diff.elementwise import compare_tensors, norm_of
-from adaptvc.diff.lora_modules import LoraModule, split_adapter
-from adaptvc.diff.lowrank import compare, squared_norm
-from adaptvc.diff.result import (
+from adaptvc.adapter_diff.config_diff import check_base_models, config_changes
+from adaptvc.adapter_diff.elementwise import compare_tensors, norm_of
+from adaptvc.adapter_diff.lora_modules import LoraModule, split_adapter
+from adaptvc.adapter_diff.lowrank import compare, squared_norm
+from adaptvc.adapter_diff.result import (
     DiffResult, DiffSummary, ModuleDiff, OneSided, ShapeChange, TensorDiff, relative_change,
 )
-from adaptvc.diff.sources import AdapterSource
+from adaptvc.adapter_diff.sources import AdapterSource
 from adaptvc.formats.safetensors_reader import SafetensorsReader
 
 log = logging.getLogger(__name__)

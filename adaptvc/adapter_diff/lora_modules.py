@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptvc.diff.lowrank import LowRankUpdate
+from adaptvc.adapter_diff.lowrank import LowRankUpdate
 from adaptvc.errors import InvalidAdapterError
 from adaptvc.formats.safetensors_header import TensorInfo
 

@@ -1,7 +1,7 @@
 """Norms, distances and cosines of low-rank updates, without the dense matrix.
 
 A LoRA module's effective update is ``ΔW = s·L·R`` with ``L`` (m×r) and ``R`` (r×n) in
-the base weight's own layout (see :mod:`adaptvc.diff.lora_modules` for how PEFT's
+the base weight's own layout (see :mod:`adaptvc.adapter_diff.lora_modules` for how PEFT's
 ``lora_A``/``lora_B`` map onto ``L``/``R``). Frobenius inner products of such products
 reduce to r×r matrices:
 
@@ -20,10 +20,18 @@ difference itself, exactly:
     s_b·L_b·R_b − s_a·L_a·R_a = (s_b·L_b − s_a·L_a)·R_b + s_a·L_a·(R_b − R_a)
 
 The factor differences are computed elementwise from the stored values (exact for
-fp16/bf16 inputs widened to float64), and every term of the resulting sum is of the
-size of the change, not of ΔW, so the distance keeps full relative precision. Identical
-factors give exactly 0. With different ranks the expansion is used (changes between
-different ranks are large, where it is accurate).
+fp16/bf16 inputs widened to float64), so when training moved both factors a little every
+term of the resulting sum is of the size of the change, not of ΔW, and the distance
+keeps full relative precision. Identical factors give exactly 0.
+
+One case still cancels: factors that moved a lot while their product did not (a
+re-parametrisation ``B·M, M⁻¹·A``, e.g. an adapter "rebalanced" through an SVD). Any
+Gram formula then bottoms out near ``√ε·‖ΔW‖ ≈ 1e-8·‖ΔW‖``. When the Gram sum has
+cancelled more than six digits, the distance is recomputed from thin QR factorisations
+of the stacked factors, ``L = Q_L·T_L``, ``Rᵀ = Q_R·T_R``, ``‖L·R‖ = ‖T_L·T_Rᵀ‖`` (T are
+2r×2r), which is backward stable: error about ``ε·‖ΔW‖``. QR costs ~10x a Gram product,
+so it is used only where it is needed. Different ranks use the plain expansion with the
+same fallback.
 """
 
 from __future__ import annotations
@@ -83,8 +91,19 @@ class PairStats:
         return None
 
 
+# Below this ratio of result to the size of its terms, the Gram sum has lost > 6 digits.
+CANCELLATION = 1e-6
+
+
 def _sum_product(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", x, y))
+
+
+def _qr_norm(left: np.ndarray, right: np.ndarray) -> float:
+    """‖left @ right‖_F via the triangular factors of thin QRs (backward stable)."""
+    t_left = np.linalg.qr(left, mode="r")
+    t_right = np.linalg.qr(right.T, mode="r")
+    return float(np.linalg.norm(t_left @ t_right.T))
 
 
 def squared_norm(u: LowRankUpdate) -> float:
@@ -115,19 +134,27 @@ def compare(a: LowRankUpdate, b: LowRankUpdate) -> PairStats:
         nb2 = sb * sb * _sum_product(gl[B, B], gr[B, B])
         inner = sa * sb * _sum_product(gl[A, B], gr[A, B])
         # ‖dL·R_b + s_a·L_a·dR‖² = ‖dL·R_b‖² + s_a²‖L_a·dR‖² + 2·s_a⟨dL·R_b, L_a·dR⟩
-        d2 = (
-            _sum_product(gl[D, D], gr[B, B])
-            + sa * sa * _sum_product(gl[A, A], gr[D, D])
-            + 2.0 * sa * _sum_product(gl[D, A], gr[B, D])
-        )
+        t1 = _sum_product(gl[D, D], gr[B, B])
+        t2 = sa * sa * _sum_product(gl[A, A], gr[D, D])
+        d2 = t1 + t2 + 2.0 * sa * _sum_product(gl[D, A], gr[B, D])
+        if d2 < CANCELLATION * (t1 + t2) and t1 + t2 > 0:
+            delta = _qr_norm(np.concatenate([d_left, sa * a.left], axis=1),
+                             np.concatenate([b.right, d_right], axis=0))
+        else:
+            delta = math.sqrt(max(d2, 0.0))
     else:
         na2 = squared_norm(a)
         nb2 = squared_norm(b)
         inner = sa * sb * _sum_product(a.left.T @ b.left, a.right @ b.right.T)
         d2 = na2 + nb2 - 2.0 * inner
+        if d2 < CANCELLATION * (na2 + nb2) and na2 + nb2 > 0:
+            delta = _qr_norm(np.concatenate([sb * b.left, -sa * a.left], axis=1),
+                             np.concatenate([b.right, a.right], axis=0))
+        else:
+            delta = math.sqrt(max(d2, 0.0))
     return PairStats(
         norm_a=math.sqrt(max(na2, 0.0)),
         norm_b=math.sqrt(max(nb2, 0.0)),
-        delta_norm=math.sqrt(max(d2, 0.0)),
+        delta_norm=delta,
         inner=inner,
     )

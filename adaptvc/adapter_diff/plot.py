@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adaptvc.diff.result import layer_and_type
+from adaptvc.adapter_diff.result import layer_and_type
 from adaptvc.errors import MissingDependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from adaptvc.diff.result import DiffResult
+    from adaptvc.adapter_diff.result import DiffResult
 
 NO_LAYER = "other"
 

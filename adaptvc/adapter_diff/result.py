@@ -236,7 +236,7 @@ class DiffResult:
         Raises:
             MissingDependencyError: matplotlib is not installed (``pip install 'adaptvc[plot]'``).
         """
-        from adaptvc.diff.plot import plot_heatmap
+        from adaptvc.adapter_diff.plot import plot_heatmap
 
         return plot_heatmap(self, path)
 

@@ -11,7 +11,7 @@ from adaptvc import api
 from adaptvc.cli.output import emit_json, info
 
 if TYPE_CHECKING:  # pragma: no cover
-    from adaptvc.diff.result import DiffResult
+    from adaptvc.adapter_diff.result import DiffResult
 
 
 def _g(x: float | None, digits: int = 4) -> str:
