@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from adaptvc.adapter_diff.result import DiffResult
     from adaptvc.storage.remotes import RemoteInfo
+    from adaptvc.manifest import AdapterVersion
+    from adaptvc.versioning.init_repo import InitResult
+    from adaptvc.versioning.workspace import AdapterStatus
 
 # The public API; ``adaptvc.<name>`` resolves these lazily (see adaptvc/__init__.py).
 # Keep one section per concern below and add each new function's name here.
@@ -35,6 +38,16 @@ __all__ = [
     "remote_remove",
     # diff
     "diff",
+    # versioning: git + DVC + the manifest
+    "init",
+    "save",
+    "resolve",
+    "log",
+    "show",
+    "status",
+    "checkout",
+    "export",
+    "alias",
 ]
 
 
@@ -183,3 +196,159 @@ def diff(
     from adaptvc.adapter_diff import diff_adapters
 
     return diff_adapters(a, b, repo=repo, force=force)
+
+
+# --- versioning: git + DVC + the manifest (no torch unless a live model is saved) -------
+
+
+def init(path: str | os.PathLike[str] = ".") -> "InitResult":
+    """Set up adaptvc in an existing git repository: DVC (if absent), ``.adaptvc/config.toml``,
+    merge rules in ``.gitattributes`` (committed) and the merge driver (per clone).
+
+    Idempotent: a second run changes nothing (``result.changes == ()``).
+
+    Raises:
+        NotARepositoryError: ``path`` is not in a git repository (hint ``git init``).
+
+    Example:
+        >>> adaptvc.init(".").changes                                # doctest: +SKIP
+        ('initialised DVC (.dvc/)', 'wrote .adaptvc/config.toml', ...)
+    """
+    from adaptvc.versioning.init_repo import init_repo
+
+    return init_repo(os.fspath(path))
+
+
+def save(
+    model_or_directory: Any = None,
+    *,
+    adapter: str,
+    message: str,
+    repo: str | os.PathLike[str] = ".",
+    metrics: dict[str, Any] | None = None,
+    parent: str | None = None,
+    base_model: str | None = None,
+) -> "AdapterVersion":
+    """Save a version of ``adapter``: weights to DVC, config + pointer + manifest to git,
+    one commit touching only the adapter's files, an annotated tag ``NAME@vN``.
+
+    Args:
+        model_or_directory: ``None`` (the adapter's own directory ``adapters/NAME``), a
+            directory in PEFT format (a training output; a folder with ``<name>/``
+            subfolders picks ``adapter``'s), or a live PEFT/transformers model (saved
+            through :func:`save_adapter` first; needs torch).
+        adapter: the adapter's name in the repository.
+        message: what this version is.
+        repo: a path inside the repository.
+        metrics: e.g. ``{"eval_loss": 1.92}``.
+        parent: a ref to record as parent instead of the version the workspace is at.
+        base_model: overrides the config's ``base_model_name_or_path`` in the base-model link.
+
+    Returns:
+        The :class:`~adaptvc.manifest.AdapterVersion`; ``.new`` is False when the content
+        was identical to the version the workspace is at (nothing was created).
+
+    Raises:
+        InvalidAdapterError: missing/bad files, weights holding base-model tensors.
+        NotARepositoryError: not a git repository or adaptvc not initialised.
+        LockTimeoutError: another adaptvc process held the lock too long.
+
+    Example:
+        >>> adaptvc.save("outputs/checkpoint-500", adapter="task_a", message="epoch 3",
+        ...              metrics={"eval_loss": 1.92}).ref                # doctest: +SKIP
+        'task_a@v3'
+    """
+    import tempfile
+
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.save import save_version
+
+    r = AdapterRepo.open(repo)
+    if model_or_directory is None or isinstance(model_or_directory, (str, os.PathLike)):
+        return save_version(r, adapter, message, source=model_or_directory, metrics=metrics, parent=parent,
+                            base_model=base_model)
+    peft_names = getattr(model_or_directory, "peft_config", None) or {}
+    adapter_name = adapter if adapter in peft_names else None
+    r.state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=r.state_dir, prefix="live-") as tmp:
+        save_adapter(model_or_directory, tmp, adapter_name=adapter_name)
+        return save_version(r, adapter, message, source=tmp, metrics=metrics, parent=parent, base_model=base_model)
+
+
+def resolve(ref: str, *, repo: str | os.PathLike[str] = ".") -> Path:
+    """A directory holding ``ref``'s files that ``PeftModel.from_pretrained`` loads, for any
+    version, without touching the workspace (built once per clone under ``.git/adaptvc/``).
+
+    Raises:
+        InvalidRefError, AdapterNotFoundError, VersionNotFoundError, AmbiguousRefError.
+        ObjectMissingError: the weights are not in the local cache (hint ``adaptvc pull``).
+
+    Example:
+        >>> PeftModel.from_pretrained(base, adaptvc.resolve("task_a@v2"))   # doctest: +SKIP
+    """
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.checkout import resolve_directory
+
+    return resolve_directory(AdapterRepo.open(repo), ref)
+
+
+def log(adapter: str | None = None, *, repo: str | os.PathLike[str] = ".") -> list["AdapterVersion"]:
+    """Versions newest first (all adapters, grouped by adapter, when ``adapter`` is None).
+
+    Example:
+        >>> [v.ref for v in adaptvc.log("task_a")]                       # doctest: +SKIP
+        ['task_a@v3', 'task_a@v2', 'task_a@v1']
+    """
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.history import log_versions
+
+    return log_versions(AdapterRepo.open(repo), adapter)
+
+
+def show(ref: str, *, repo: str | os.PathLike[str] = ".") -> "AdapterVersion":
+    """One version in full (``commit`` filled in). Raises as :func:`resolve`."""
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.history import show_version
+
+    return show_version(AdapterRepo.open(repo), ref)
+
+
+def status(*, repo: str | os.PathLike[str] = ".") -> list["AdapterStatus"]:
+    """Per adapter: the version its directory is at and ``state`` (``clean``, ``modified``,
+    ``weights missing``, ``never saved``)."""
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.history import status as _status
+
+    return _status(AdapterRepo.open(repo))
+
+
+def checkout(ref: str, *, repo: str | os.PathLike[str] = ".", force: bool = False) -> "AdapterVersion":
+    """Put ``ref``'s files into the adapter's directory (config from git, weights from the
+    DVC cache, hash-checked) without moving HEAD; the next save records it as parent.
+
+    Raises:
+        DirtyWorkspaceError: unsaved changes in the directory and not ``force``.
+        ObjectMissingError: weights not in the local cache (hint ``adaptvc pull``).
+    """
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.checkout import checkout_version
+
+    return checkout_version(AdapterRepo.open(repo), ref, force=force)
+
+
+def export(ref: str, directory: str | os.PathLike[str], *, repo: str | os.PathLike[str] = ".",
+           force: bool = False) -> Path:
+    """Write ``ref``'s ``adapter_config.json`` and ``adapter_model.safetensors`` into ``directory``."""
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.checkout import export_version
+
+    return export_version(AdapterRepo.open(repo), ref, directory, force=force)
+
+
+def alias(ref: str, name: str, *, repo: str | os.PathLike[str] = ".") -> "AdapterVersion":
+    """Point ``ADAPTER@name`` (e.g. ``task_a@production``) at ``ref``'s version; the move is
+    recorded as a git commit of ``adapters/ADAPTER/aliases.jsonl``."""
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.history import set_alias
+
+    return set_alias(AdapterRepo.open(repo), ref, name)

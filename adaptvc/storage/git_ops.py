@@ -75,7 +75,8 @@ def cat_blob(root: Path, blob: str) -> bytes:
 
 
 def commit_paths(root: Path, paths: Sequence[str], message: str, *, tmp_dir: Path,
-                 expected_head: str | None = None) -> str:
+                 expected_head: str | None = None, remove: Sequence[str] = (),
+                 skip_if_unchanged: bool = False) -> str | None:
     """Commit the workspace content of exactly ``paths`` on top of HEAD; returns the commit.
 
     Args:
@@ -84,6 +85,9 @@ def commit_paths(root: Path, paths: Sequence[str], message: str, *, tmp_dir: Pat
         message: the full commit message.
         tmp_dir: where the temporary index lives (inside .git, so on the same disk).
         expected_head: HEAD as the caller saw it; the ref update fails if it moved.
+        remove: paths to drop from the commit whatever the workspace holds (e.g. weights
+            that must be tracked by DVC, not git).
+        skip_if_unchanged: return ``None`` (no commit) when the tree equals HEAD's.
 
     Raises:
         GitError: any step failed; HEAD is then unchanged.
@@ -98,10 +102,14 @@ def commit_paths(root: Path, paths: Sequence[str], message: str, *, tmp_dir: Pat
         else:
             run_git(root, "read-tree", "--empty", env=env)
         run_git(root, "update-index", "--add", "--remove", "--", *paths, env=env)
+        if remove:
+            run_git(root, "update-index", "--force-remove", "--", *remove, env=env)
         tree = run_git(root, "write-tree", env=env)
     finally:
         if index.exists():
             index.unlink()
+    if skip_if_unchanged and head and tree == run_git(root, "rev-parse", f"{head}^{{tree}}"):
+        return None
     parents = ["-p", head] if head else []
     commit = run_git(root, "commit-tree", tree, *parents, "-F", "-", input=message.encode("utf-8"))
     subject = message.splitlines()[0] if message else ""
@@ -117,10 +125,12 @@ def move_head_back(root: Path, to: str | None, from_: str) -> None:
         run_git(root, "update-ref", "-d", "HEAD", from_)
 
 
-def refresh_index(root: Path, paths: Sequence[str]) -> None:
+def refresh_index(root: Path, paths: Sequence[str], *, remove: Sequence[str] = ()) -> None:
     """Make the real index's entries for ``paths`` match the workspace (which now matches
     the commit just made); other entries are not touched."""
     run_git(root, "update-index", "--add", "--remove", "--", *paths)
+    if remove:
+        run_git(root, "update-index", "--force-remove", "--", *remove)
 
 
 def index_entries(root: Path, paths: Sequence[str]) -> str:

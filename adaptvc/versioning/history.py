@@ -1,0 +1,81 @@
+"""Looking at versions: ``log``, ``show``, ``status``; and naming them: ``alias``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import replace
+from typing import Any
+
+from adaptvc.errors import AdapterNotFoundError
+from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, appended
+from adaptvc.refs import parse_ref, resolve_version, validate_alias, validate_name
+from adaptvc.repo import AdapterRepo
+from adaptvc.storage import git_ops
+from adaptvc.versioning.workspace import AdapterStatus, FileTransaction, adapter_status
+
+
+def newest_first(versions: list[AdapterVersion]) -> list[AdapterVersion]:
+    return sorted(versions, key=lambda v: (v.created_at, v.version), reverse=True)
+
+
+def log_versions(repo: AdapterRepo, adapter: str | None = None) -> list[AdapterVersion]:
+    """Versions newest first (grouped by adapter when ``adapter`` is None), commits filled
+    in by ONE ``git log`` over the manifests, whatever the number of versions."""
+    names = [validate_name(adapter)] if adapter else repo.list_adapters()
+    out: list[AdapterVersion] = []
+    for name in names:
+        out.extend(newest_first(repo.versions(name, must_exist=bool(adapter))))
+    if out:
+        specs = [f"{repo.adapter_rel(n)}/{MANIFEST_NAME}" for n in names]
+        out = repo.attach_commits(out, specs)
+    return out
+
+
+def show_version(repo: AdapterRepo, ref: str) -> AdapterVersion:
+    """One version in full (commit filled in)."""
+    return resolve_version(repo, ref, with_commit=True)
+
+
+def status(repo: AdapterRepo) -> list[AdapterStatus]:
+    """Every adapter directory: the version it is at and whether it changed since."""
+    return [adapter_status(repo, name, repo.versions(name)) for name in repo.list_adapters()]
+
+
+def set_alias(repo: AdapterRepo, ref: str, alias: str) -> AdapterVersion:
+    """Point ``NAME@alias`` at ``ref``'s version; the move is one commit of
+    ``adapters/NAME/aliases.jsonl`` (append-only, newest record wins)."""
+    validate_alias(alias)
+    parsed = parse_ref(ref)
+    repo.state_dir.mkdir(parents=True, exist_ok=True)
+    with repo.lock():
+        version = resolve_version(repo, parsed, with_commit=False)
+        if not version:  # pragma: no cover - resolve raises
+            raise AdapterNotFoundError(f"no adapter {parsed.adapter!r}")
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+        record = {"alias": alias, "adapter": version.adapter, "version": version.version, "id": version.id,
+                  "created_at": now, "author": git_ops.author_ident(repo.root)}
+        path = repo.adapter_dir(version.adapter) / ALIASES_NAME
+        rel = f"{repo.adapter_rel(version.adapter)}/{ALIASES_NAME}"
+        head = git_ops.head_commit(repo.root)
+        txn = FileTransaction(repo.state_dir / f"alias-backup-{id(record)}")
+        commit = None
+        try:
+            txn.write_bytes(path, appended(path, [json.dumps(record, sort_keys=True, separators=(",", ":"))]))
+            commit = git_ops.commit_paths(
+                repo.root, [rel], f"{version.adapter}@{alias} -> {version.ref}\n", tmp_dir=repo.state_dir, expected_head=head)
+            git_ops.refresh_index(repo.root, [rel])
+        except BaseException:
+            txn.rollback()
+            if commit:
+                git_ops.move_head_back(repo.root, head, commit)
+            raise
+        finally:
+            import shutil
+
+            shutil.rmtree(txn.backup_dir, ignore_errors=True)
+    return replace(version, aliases=tuple(sorted({*version.aliases, alias})))
+
+
+def summary_dict(v: AdapterVersion) -> dict[str, Any]:
+    return v.to_dict()

@@ -1,0 +1,100 @@
+"""``init``: DVC, adaptvc's configuration and merge rules in an existing git repository.
+
+Idempotent: each step checks before it writes, and the commit is made only when a
+committed file changed. What is committed (one commit, those paths only):
+``.adaptvc/config.toml``, ``.gitattributes`` and DVC's own files. What is per clone
+(``.git/config``): the ``adaptvc`` merge driver - run ``adaptvc init`` once in every
+clone (it commits nothing there when the repository is already set up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, write_atomic
+from adaptvc.repo import CONFIG_FILE, AdapterRepo, find_git_root
+from adaptvc.storage import git_ops
+from adaptvc.versioning.workspace import POINTER_NAME
+
+CONFIG_TEMPLATE = """\
+# adaptvc configuration (committed; see docs/versioning.md)
+[adaptvc]
+# where adapters/<name>/ live, relative to the repository root
+adapters_dir = "adapters"
+# seconds a second adaptvc process waits for the repository lock
+lock_timeout = 60
+"""
+
+DRIVER_NAME = "adaptvc: keep our side's current adapter files (every version stays in the manifest)"
+# "Ours": the pointer and config of one side form a consistent pair, and the versions of
+# the other side stay addressable through the union-merged manifest.
+DRIVER_COMMAND = "true"
+DVC_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore")
+
+
+def gitattributes_lines(adapters_dir: str) -> list[str]:
+    d = adapters_dir.strip("/")
+    return [
+        "# adaptvc: manifests are append-only (union merge); current adapter files keep our side",
+        f"{d}/*/{MANIFEST_NAME} merge=union",
+        f"{d}/*/{ALIASES_NAME} merge=union",
+        f"{d}/*/{POINTER_NAME} merge=adaptvc",
+        f"{d}/*/adapter_config.json merge=adaptvc",
+    ]
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init`` did: ``changes`` is empty when the repository was already set up."""
+
+    root: Path
+    changes: tuple[str, ...] = field(default=())
+    commit: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": str(self.root), "changes": list(self.changes), "commit": self.commit}
+
+
+def init_repo(path: str = ".") -> InitResult:
+    """Set up adaptvc in the git repository containing ``path`` (see module docstring).
+
+    Raises:
+        NotARepositoryError: not inside a git repository (hint ``git init``).
+    """
+    root, git_dir = find_git_root(path)
+    repo = AdapterRepo(root, git_dir)
+    changes: list[str] = []
+    repo.state_dir.mkdir(parents=True, exist_ok=True)
+    with repo.lock():
+        if not (root / ".dvc").is_dir():
+            from dvc.repo import Repo as DvcRepo  # only here: opening dvc costs ~1 s
+
+            DvcRepo.init(str(root))
+            changes.append("initialised DVC (.dvc/)")
+        cfg = root / CONFIG_FILE
+        if not cfg.is_file():
+            write_atomic(cfg, CONFIG_TEMPLATE.encode())
+            changes.append(f"wrote {CONFIG_FILE}")
+        attrs = root / ".gitattributes"
+        old = attrs.read_text(encoding="utf-8") if attrs.is_file() else ""
+        wanted = gitattributes_lines(repo.config.adapters_dir)
+        missing = [line for line in wanted if line not in old.splitlines()]
+        if [m for m in missing if not m.startswith("#")]:
+            text = old + ("" if not old or old.endswith("\n") else "\n") + "\n".join(missing) + "\n"
+            write_atomic(attrs, text.encode())
+            changes.append("declared merge rules in .gitattributes")
+        if git_ops.run_git(root, "config", "--get", "merge.adaptvc.driver", check=False) != DRIVER_COMMAND:
+            git_ops.run_git(root, "config", "merge.adaptvc.name", DRIVER_NAME)
+            git_ops.run_git(root, "config", "merge.adaptvc.driver", DRIVER_COMMAND)
+            changes.append("configured the adaptvc merge driver in .git/config")
+        paths = [p for p in (CONFIG_FILE, ".gitattributes", *DVC_FILES) if (root / p).exists()]
+        commit = git_ops.commit_paths(
+            root, paths, "adaptvc init: DVC, adaptvc config and merge rules\n", tmp_dir=repo.state_dir,
+            skip_if_unchanged=True,
+        )
+        if commit:
+            git_ops.refresh_index(root, paths)
+            changes.append(f"committed {', '.join(paths)}")
+    return InitResult(root, tuple(changes), commit)

@@ -1,0 +1,186 @@
+"""The adapter's directory in the work tree: which version it is at, whether it changed,
+and writing into it so that a failure can be undone (:class:`FileTransaction`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from adaptvc.errors import AdaptvcError
+from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
+from adaptvc.manifest import AdapterVersion, write_atomic
+from adaptvc.repo import AdapterRepo
+from adaptvc.storage.dvc_cache import POINTER_SUFFIX, read_pointer
+
+POINTER_NAME = WEIGHTS_NAME + POINTER_SUFFIX
+GITIGNORE_LINE = f"/{WEIGHTS_NAME}"
+
+CLEAN = "clean"
+MODIFIED = "modified"
+WEIGHTS_MISSING = "weights missing"
+NEVER_SAVED = "never saved"
+
+
+def config_bytes(config: dict[str, Any]) -> bytes:
+    """The bytes adaptvc writes and hashes: PEFT's format with sets sorted."""
+    from adaptvc.formats.adapter_config import dumps_config
+
+    return dumps_config(config).encode("utf-8")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def state_record(v: AdapterVersion) -> dict[str, Any]:
+    return {"version": v.version, "id": v.id, "created_at": v.created_at, "ref": v.ref}
+
+
+def workspace_version(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVersion]) -> AdapterVersion | None:
+    """The version the adapter's directory is at.
+
+    The ``.dvc`` pointer in the directory is the truth (save and checkout write it, and
+    so do ``git checkout``/``git merge``); the per-clone state picks among versions that
+    share its md5. ``None`` when the pointer names no recorded version.
+    """
+    if not versions:
+        return None
+    pointer = read_pointer(repo.adapter_dir(adapter) / POINTER_NAME)
+    at = repo.state.at(adapter)
+    if at:
+        for v in versions:
+            if (v.version, v.id, v.created_at) == (at.get("version"), at.get("id"), at.get("created_at")):
+                if pointer is None or pointer.md5 == v.id:
+                    return v
+    if pointer is None:
+        return None
+    same = [v for v in versions if v.id == pointer.md5]
+    return max(same, key=lambda v: (v.created_at, v.version)) if same else None
+
+
+@dataclass(frozen=True)
+class AdapterStatus:
+    """``adaptvc status`` for one adapter."""
+
+    adapter: str
+    state: str  # clean | modified | weights missing | never saved
+    version: AdapterVersion | None = None  # the version the directory is at
+    latest: AdapterVersion | None = None
+    changes: tuple[str, ...] = ()  # e.g. ("weights", "config")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "adapter": self.adapter,
+            "state": self.state,
+            "version": self.version.ref if self.version else None,
+            "id": self.version.id if self.version else None,
+            "latest": self.latest.ref if self.latest else None,
+            "is_latest": bool(self.version and self.latest and self.version == self.latest),
+            "changes": list(self.changes),
+        }
+
+
+def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVersion]) -> AdapterStatus:
+    from adaptvc.formats.adapter_config import read_config
+
+    d = repo.adapter_dir(adapter)
+    latest = max(versions, key=lambda v: (v.created_at, v.version)) if versions else None
+    if not versions:
+        return AdapterStatus(adapter, NEVER_SAVED)
+    at = workspace_version(repo, adapter, versions)
+    weights = d / WEIGHTS_NAME
+    if not weights.is_file():
+        return AdapterStatus(adapter, WEIGHTS_MISSING, at, latest, ("weights",))
+    changes = []
+    if at is None:
+        changes.append("weights")
+    else:
+        md5, _ = repo.state.md5(weights)
+        if md5 != at.id:
+            changes.append("weights")
+        try:
+            if sha256(config_bytes(read_config(d / CONFIG_NAME))) != at.config_sha256:
+                changes.append("config")
+        except AdaptvcError:
+            changes.append("config")
+    return AdapterStatus(adapter, MODIFIED if changes else CLEAN, at, latest, tuple(changes))
+
+
+def ensure_gitignore(path: Path) -> bytes | None:
+    """The ``.gitignore`` bytes with the weights ignored (as ``dvc add`` writes it), or
+    ``None`` when it already ignores them."""
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = b""
+    lines = old.decode("utf-8", errors="replace").splitlines()
+    if GITIGNORE_LINE in lines:
+        return None
+    if old and not old.endswith(b"\n"):
+        old += b"\n"
+    return old + GITIGNORE_LINE.encode() + b"\n"
+
+
+@dataclass
+class FileTransaction:
+    """Writes into the work tree that :meth:`rollback` undoes.
+
+    Before a file is first replaced it is hard-linked (or copied) into ``backup_dir``;
+    the replacement is always a new file (``os.replace``), so the link keeps the old
+    bytes. Rollback puts every touched path back as it was, or removes it if it did
+    not exist.
+    """
+
+    backup_dir: Path
+    saved: dict[Path, Path | None] = field(default_factory=dict)
+
+    def _backup(self, path: Path) -> None:
+        if path in self.saved:
+            return
+        if path.exists():
+            self.backup_dir.mkdir(parents=True, exist_ok=True)
+            backup = self.backup_dir / f"{len(self.saved)}-{path.name}"
+            try:
+                os.link(path, backup)
+            except OSError:
+                shutil.copy2(path, backup)
+            self.saved[path] = backup
+        else:
+            self.saved[path] = None
+
+    def write_bytes(self, path: Path, data: bytes) -> None:
+        self._backup(path)
+        write_atomic(path, data)
+
+    def put(self, path: Path, produce) -> None:
+        """Let ``produce(path)`` create ``path`` atomically (after backing it up)."""
+        self._backup(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        produce(path)
+
+    def remove(self, path: Path) -> None:
+        self._backup(path)
+        if path.exists():
+            path.unlink()
+
+    def rollback(self) -> None:
+        for path, backup in reversed(list(self.saved.items())):
+            try:
+                if backup is None:
+                    if path.exists():
+                        path.unlink()
+                else:
+                    os.replace(backup, path)
+            except OSError:  # keep restoring the others
+                pass
+
+
+__all__ = [
+    "CLEAN", "MODIFIED", "NEVER_SAVED", "WEIGHTS_MISSING", "POINTER_NAME", "AdapterStatus", "FileTransaction",
+    "adapter_status", "config_bytes", "ensure_gitignore", "sha256", "state_record", "workspace_version",
+    "CONFIG_NAME", "LEGACY_WEIGHTS_NAME", "WEIGHTS_NAME",
+]
