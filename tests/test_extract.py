@@ -236,3 +236,41 @@ def test_bf16_adapter_weights_are_saved_in_bf16(tmp_path):
     mine, _ = tensors(tmp_path / "ours" / WEIGHTS)
     assert {t.dtype for t in mine.values()} == {torch.bfloat16}
     assert (tmp_path / "ours" / WEIGHTS).read_bytes() == (tmp_path / "peft" / WEIGHTS).read_bytes()
+
+
+SAVE_IN_A_FRESH_PROCESS = """
+import sys
+from peft import LoraConfig, get_peft_model
+import adaptvc
+from tests.models import perturb_adapter, tiny_llama
+model = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj"]))
+perturb_adapter(model)
+adaptvc.save_adapter(model, sys.argv[1])
+model.save_pretrained(sys.argv[2])
+"""
+
+
+def test_identical_bytes_across_processes_whatever_the_hash_seed(tmp_path):
+    """Set order follows str hashing, which changes per process: PEFT's config does, ours not."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    procs = {
+        seed: subprocess.Popen(
+            [sys.executable, "-c", SAVE_IN_A_FRESH_PROCESS, str(tmp_path / f"ours{seed}"), str(tmp_path / f"peft{seed}")],
+            env=dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO_ROOT)), cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for seed in ("1", "2")
+    }
+    for proc in procs.values():
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    for name in (WEIGHTS, CONFIG):
+        assert (tmp_path / "ours1" / name).read_bytes() == (tmp_path / "ours2" / name).read_bytes(), name
+    # The check has teeth: with these two seeds PEFT's own configs differ (target_modules order).
+    peft_configs = [json.loads((tmp_path / f"peft{s}" / CONFIG).read_text()) for s in ("1", "2")]
+    assert peft_configs[0]["target_modules"] != peft_configs[1]["target_modules"]
+    assert normalize_config(peft_configs[0]) == normalize_config(peft_configs[1])
