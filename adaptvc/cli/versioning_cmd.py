@@ -1,5 +1,346 @@
-"""CLI commands (placeholder: filled in by the issue that owns this module)."""
+"""Versioning commands: init, save, log, show, status, checkout, export, alias.
+
+Each command parses, calls one :mod:`adaptvc.api` function and prints: human text on
+stdout, one JSON document with ``--json``, remarks on stderr. Nothing heavy is imported
+here (``log``/``show``/``status`` must start fast).
+"""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+from typing import Any, Callable, Hashable, Sequence
+
+import click
+
+from adaptvc import api
+from adaptvc.cli.output import emit_json, human_bytes, human_count, info, style
+
+JSON_HELP = "Print one JSON document instead of text."
+
+
+# --- init -------------------------------------------------------------------------------
+
+
+@click.command("init")
+def init_command() -> None:
+    """Set up adaptvc in the current git repository.
+
+    Initialises DVC if the repository has none, writes .adaptvc/config.toml and the merge
+    rules in .gitattributes (committed, those files only), and configures adaptvc's merge
+    driver in .git/config. Safe to run again (and needed once in every new clone): a second
+    run changes nothing and says so.
+
+    \b
+    Example:
+      git init && adaptvc init
+    """
+    result = api.init(".")
+    if not result.changes:
+        info(f"adaptvc is already set up in {result.root}; nothing changed.")
+        return
+    for change in result.changes:
+        info(f"  {change}")
+    click.echo(f"Initialised adaptvc in {result.root}")
+
+
+# --- save -------------------------------------------------------------------------------
+
+
+def _parse_metrics(values: Sequence[str]) -> dict[str, Any]:
+    from adaptvc.versioning.save import parse_metric
+
+    return dict(parse_metric(v) for v in values)
+
+
+@click.command("save")
+@click.option("--adapter", "-a", "adapter", required=True, help="Name of the adapter (its directory is adapters/NAME/).")
+@click.option("--message", "-m", required=True, help="What this version is, e.g. 'epoch 3'.")
+@click.option("--from", "source", type=click.Path(file_okay=False, path_type=str),
+              help="Copy the adapter in from a training output (a folder with <name>/ subfolders picks NAME's).")
+@click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="A metric to record (repeatable).")
+@click.option("--parent", metavar="REF", help="Record REF as the parent instead of the version the workspace is at.")
+@click.option("--base-model", metavar="PATH_OR_ID", help="Base model to link instead of the config's base_model_name_or_path.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def save_command(adapter: str, message: str, source: str | None, metrics: tuple[str, ...], parent: str | None,
+                 base_model: str | None, as_json: bool) -> None:
+    """Save the adapter's current files as a new version.
+
+    Weights go to DVC (a stock .dvc pointer, the object in the DVC cache); config, pointer
+    and manifest are committed to git in a commit that contains only this adapter's files,
+    tagged NAME@vN. Whatever else you had staged or modified stays as it was. Saving content
+    identical to the version the workspace is at creates no version.
+
+    \b
+    Examples:
+      adaptvc save --adapter task_a -m "epoch 3" --metric eval_loss=1.92
+      adaptvc save --adapter task_a --from outputs/checkpoint-500 -m "step 500"
+    """
+    version = api.save(source, adapter=adapter, message=message, metrics=_parse_metrics(metrics),
+                       parent=parent, base_model=base_model)
+    if as_json:
+        emit_json({**version.to_dict(), "created": version.new})
+        return
+    if not version.new:
+        info(f"No changes: {version.directory}/ is identical to {version.ref}; no version created.")
+        return
+    commit = (version.commit or "")[:10]
+    click.echo(f"Saved {style(version.ref, bold=True)} ({version.id[:12]}, {human_bytes(version.size)}) in commit {commit}")
+
+
+# --- log --------------------------------------------------------------------------------
+
+
+def _short_time(iso: str) -> str:
+    return iso[:16].replace("T", " ") if iso else "?"
+
+
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+
+
+def _base_text(v) -> str:
+    b = v.base_model
+    text = b.name_or_path or "(not recorded)"
+    if b.revision:
+        text += f"@{b.revision}"
+    if b.fingerprint:
+        text += f" [{b.fingerprint.split(':')[-1][:8]}]"
+    return text
+
+
+def graph_rows(nodes: Sequence[Hashable],
+               parents_of: Callable[[Hashable], list[Hashable]]) -> list[tuple[str, Any, str]]:
+    """A `git log --graph`-like drawing of a DAG listed newest first.
+
+    Returns rows ``(prefix, node, continuation)`` for node lines (``continuation`` is the
+    prefix for the node's detail lines) and ``(line, None, "")`` for the lines that join
+    branches.
+    """
+    cols: list[Hashable | None] = []
+    rows: list[tuple[str, Any]] = []
+    for node in nodes:
+        waiting = [i for i, k in enumerate(cols) if k == node]
+        if len(waiting) > 1:  # branches meet at this node: draw "|/" and collapse them
+            keep, merging = waiting[0], set(waiting[1:])
+            line = [" "] * (2 * len(cols))
+            for i in range(len(cols)):
+                if i in merging:
+                    line[2 * i - 1] = "/"
+                elif cols[i] is not None:
+                    line[2 * i] = "|"
+            rows.append(("".join(line).rstrip(), None, ""))
+            cols = [k for i, k in enumerate(cols) if i not in merging or i == keep]
+        if node not in cols:
+            cols.append(node)
+        c = cols.index(node)
+        prefix = "".join("* " if i == c else ("| " if k is not None else "  ") for i, k in enumerate(cols))
+        parents = parents_of(node)
+        cols[c] = parents[0] if parents else None
+        for p in parents[1:]:
+            if p not in cols:
+                cols.append(p)
+        while cols and cols[-1] is None:
+            cols.pop()
+        rows.append((prefix, node, "".join("| " if k is not None else "  " for k in cols)))
+    return rows
+
+
+def _render_log(versions: list) -> None:
+    by_adapter: dict[str, list] = {}
+    for v in versions:
+        by_adapter.setdefault(v.adapter, []).append(v)
+    first = True
+    for name, vs in by_adapter.items():
+        if not first:
+            click.echo()
+        first = False
+        key = {(v.version, v.id, v.created_at): v for v in vs}
+        by_link: dict[tuple[int, str], Any] = {}
+        for v in vs:  # newest first: keep the newest of identical links
+            by_link.setdefault((v.version, v.id), (v.version, v.id, v.created_at))
+
+        def parents_of(k, _name=name):
+            v = key[k]
+            return [by_link[(p.version, p.id)] for p in v.parents if p.adapter == _name and (p.version, p.id) in by_link]
+
+        dup = {n for n in {v.version for v in vs} if len({v.id for v in vs if v.version == n}) > 1}
+        rows = graph_rows(list(key), parents_of)
+        for prefix, k, cont in rows:
+            if k is None:
+                click.echo(prefix)
+                continue
+            v = key[k]
+            ref = f"{v.adapter}@{v.id}" if v.version in dup else v.ref
+            head = f"{style(ref, fg='yellow', bold=True)}  {v.id[:8]}  {_short_time(v.created_at)}  {v.author.split(' <')[0]}"
+            if v.aliases:
+                head += "  (" + ", ".join(v.aliases) + ")"
+            click.echo(prefix + head)
+            details = []
+            parents = [(f"{p.adapter}@{p.id}" if p.adapter == name and p.version in dup else p.ref) for p in v.parents]
+            if parents:
+                details.append("parents: " + ", ".join(parents))
+            if v.metrics:
+                details.append("metrics: " + _metrics_text(v.metrics))
+            details.append(f"base: {_base_text(v)}")
+            details.append(f"{human_bytes(v.size)}")
+            click.echo(f"{cont}    {v.message.splitlines()[0] if v.message else ''}")
+            click.echo(f"{cont}    " + " · ".join(details))
+
+
+@click.command("log")
+@click.argument("adapter", required=False)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def log_command(adapter: str | None, as_json: bool) -> None:
+    """Versions newest first with lineage, message, metrics, base model and size.
+
+    Every adapter when ADAPTER is not given. The lineage is drawn as a graph (a version
+    saved after `checkout task_a@v2` branches off v2; merged team branches join).
+
+    \b
+    Examples:
+      adaptvc log task_a
+      adaptvc log --json | jq '.[] | {ref, metrics}'
+    """
+    versions = api.log(adapter)
+    if as_json:
+        emit_json([v.to_dict() for v in versions])
+        return
+    if not versions:
+        info("No versions saved yet." + ("" if adapter else " Save one: adaptvc save --adapter NAME -m MESSAGE"))
+        return
+    _render_log(versions)
+
+
+# --- show -------------------------------------------------------------------------------
+
+
+@click.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def show_command(ref: str, as_json: bool) -> None:
+    """One version in full: lineage, base model, PEFT summary, metrics, files.
+
+    \b
+    Examples:
+      adaptvc show task_a@v2
+      adaptvc show task_a@production --json
+    """
+    v = api.show(ref)
+    if as_json:
+        emit_json(v.to_dict())
+        return
+    p = v.peft
+    tm = ", ".join(p.target_modules) if isinstance(p.target_modules, tuple) else (p.target_modules or "-")
+    rows = [
+        ("version", v.ref + (f"  (aliases: {', '.join(v.aliases)})" if v.aliases else "")),
+        ("id", v.id),
+        ("message", v.message),
+        ("author", v.author),
+        ("created", v.created_at),
+        ("commit", v.commit or "(not found in this branch's history)"),
+        ("parents", ", ".join(f"{x.ref} ({x.id[:8]})" for x in v.parents) or "-"),
+        ("base model", v.base_model.name_or_path or "(not recorded)"),
+        ("  revision", v.base_model.revision or "-"),
+        ("  fingerprint", v.base_model.fingerprint or "-"),
+        ("type", p.type + (f" ({p.task_type})" if p.task_type else "")),
+        ("rank", "-" if p.r is None else str(p.r)),
+        ("alpha", "-" if p.alpha is None else f"{p.alpha:g}"),
+        ("targets", tm),
+        ("parameters", f"{human_count(p.parameter_count)} ({p.parameter_count:,})"),
+        ("size", human_bytes(v.size)),
+        ("metrics", _metrics_text(v.metrics) or "-"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+    click.echo("files")
+    for f in v.files():
+        where = f"dvc md5 {f['md5']}" if f["storage"] == "dvc" else "git"
+        click.echo(f"  {f['path']}  ({where})")
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def status_command(as_json: bool) -> None:
+    """Per adapter: the version its directory is at, and whether its files changed.
+
+    States: clean, modified (weights and/or config differ), weights missing (run
+    `adaptvc checkout NAME@vN` or `adaptvc pull`), never saved.
+    """
+    statuses = api.status()
+    if as_json:
+        emit_json([s.to_dict() for s in statuses])
+        return
+    if not statuses:
+        info("No adapters yet. Save one: adaptvc save --adapter NAME -m MESSAGE")
+        return
+    width = max(len(s.adapter) for s in statuses)
+    for s in statuses:
+        at = s.version.ref if s.version else "-"
+        extra = f" ({', '.join(s.changes)})" if s.state == "modified" and s.changes else ""
+        if s.latest and s.version and s.latest != s.version:
+            extra += f"  [latest: {s.latest.ref}]"
+        colour = {"clean": "green", "modified": "yellow"}.get(s.state, "red")
+        click.echo(f"{s.adapter:<{width}}  {at:<14}  {style(s.state, fg=colour)}{extra}")
+
+
+# --- checkout / export / alias -----------------------------------------------------------
+
+
+@click.command("checkout")
+@click.argument("ref")
+@click.option("--force", "-f", is_flag=True, help="Overwrite unsaved changes in the adapter's directory.")
+def checkout_command(ref: str, force: bool) -> None:
+    """Put version REF's files into its adapter's directory.
+
+    Config from git, weights from the DVC cache (hash-checked); HEAD and other paths are
+    not touched. The next save records REF as its parent. `adaptvc checkout NAME` returns
+    to the newest version.
+
+    \b
+    Examples:
+      adaptvc checkout task_a@v2
+      adaptvc checkout task_a
+    """
+    v = api.checkout(ref, force=force)
+    click.echo(f"{v.directory}/ is now at {style(v.ref, bold=True)} ({v.id[:12]}): {v.message.splitlines()[0]}")
+
+
+@click.command("export")
+@click.argument("ref")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.option("--force", "-f", is_flag=True, help="Overwrite adapter files already in DIRECTORY.")
+def export_command(ref: str, directory: str, force: bool) -> None:
+    """Write version REF (config + weights, PEFT format) into DIRECTORY.
+
+    The result loads with PeftModel.from_pretrained; the workspace is not touched.
+
+    \b
+    Example:
+      adaptvc export task_a@v2 /tmp/task_a_v2
+    """
+    out = api.export(ref, directory, force=force)
+    click.echo(str(out))
+
+
+@click.command("alias")
+@click.argument("ref")
+@click.argument("name")
+def alias_command(ref: str, name: str) -> None:
+    """Point ADAPTER@NAME (e.g. task_a@production) at version REF.
+
+    Moving an alias is a git commit of adapters/ADAPTER/aliases.jsonl, so its history is
+    in `git log`.
+
+    \b
+    Example:
+      adaptvc alias task_a@v3 production && adaptvc show task_a@production
+    """
+    v = api.alias(ref, name)
+    click.echo(f"{v.adapter}@{name} -> {v.ref}")
+
+
+COMMANDS = [init_command, save_command, log_command, show_command, status_command, checkout_command,
+            export_command, alias_command]
