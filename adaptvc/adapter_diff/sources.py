@@ -7,6 +7,7 @@ versioning core (``task_a``, ``task_a@v3``, ``task_a@<id>``, ``task_a@<alias>``)
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,18 +91,30 @@ def resolve_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterSo
 
 
 def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
-    """A saved version: its weights read straight from the DVC cache when possible."""
+    """A saved version, read in place: weights from the DVC cache object, config from git.
+
+    Nothing is copied or linked (``adaptvc.resolve`` would build a directory under
+    ``.git/adaptvc/``); the cache object is read-only and memory-mapped like any file.
+    Objects missing locally are fetched from the DVC remote when one is configured.
+    """
+    from adaptvc.refs import resolve_version
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.storage.fetch import ensure_versions
+    from adaptvc.versioning.checkout import version_config
+
+    adapter_repo = AdapterRepo.open(repo)
+    version = resolve_version(adapter_repo, ref, with_commit=False)
+    ensure_versions(adapter_repo, [version])
     try:
-        from adaptvc import api
-        resolve = getattr(api, "resolve")
-    except (ImportError, AttributeError):
-        raise InvalidRefError(
-            f"{ref}: not an adapter directory (and refs need adaptvc's versioning core, not available here)",
-            hint="pass a directory holding adapter_config.json",
-        ) from None
-    directory = Path(resolve(ref, repo=repo))
-    source = directory_source(directory, label=ref)
-    return source
+        config = json.loads(version_config(adapter_repo, version))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidAdapterError(f"{version.ref}: adapter_config.json in git is not valid JSON ({exc})") from None
+    directory = adapter_repo.root / version.directory if version.directory else adapter_repo.adapter_dir(version.adapter)
+    base = version.base_model.to_dict()
+    if not base.get("name_or_path"):
+        base = _base_from_config(config)
+    return AdapterSource(label=ref, directory=directory, weights=adapter_repo.dvc_cache.object_path(version.id),
+                         config=config, base_model=base)
 
 
 def workspace_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterSource:
@@ -117,11 +130,14 @@ def workspace_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> Adapter
             hint=f"adaptvc diff {text} OTHER_DIRECTORY_OR_REF",
         )
     from adaptvc.refs import parse_ref
+    from adaptvc.repo import AdapterRepo
 
     name = parse_ref(text).adapter
-    directory = _workspace_directory(name, repo=repo)
+    adapter_repo = AdapterRepo.open(repo)
+    directory = adapter_repo.adapter_dir(name)
+    if not (directory / WEIGHTS_NAME).is_file():
+        raise InvalidAdapterError(
+            f"{adapter_repo.rel(directory)}: no {WEIGHTS_NAME} in the workspace to compare {text} with",
+            path=str(directory), hint=f"adaptvc checkout {name}   (or give REF_B)",
+        )
     return directory_source(directory, label=f"{name} (workspace)")
-
-
-def _workspace_directory(name: str, *, repo: str | os.PathLike[str]) -> Path:
-    return Path(repo) / "adapters" / name
