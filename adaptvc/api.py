@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from adaptvc.adapter_diff.result import DiffResult
+    from adaptvc.hooks import HookStatus
+    from adaptvc.sharing import CloneResult, PullResult, PushResult
     from adaptvc.storage.remotes import RemoteInfo
     from adaptvc.manifest import AdapterVersion
     from adaptvc.versioning.init_repo import InitResult
@@ -36,6 +38,12 @@ __all__ = [
     "remote_list",
     "remote_modify",
     "remote_remove",
+    "push",
+    "pull",
+    "clone",
+    "hooks_install",
+    "hooks_uninstall",
+    "hooks_status",
     # diff
     "diff",
     # versioning: git + DVC + the manifest
@@ -135,14 +143,15 @@ def remote_list(*, repo: str | os.PathLike[str] = ".") -> list["RemoteInfo"]:
 
 
 def remote_modify(name: str, key: str, value: str | None, *, repo: str | os.PathLike[str] = ".",
-                  local: bool = False) -> "RemoteInfo":
-    """Set (``value=None``: unset) one option of a remote; credentials need ``local=True``.
+                  local: bool = False, global_: bool = False) -> "RemoteInfo | None":
+    """Set (``value=None``: unset) one option of a remote; credentials need ``local=True``
+    (this clone) or ``global_=True`` (your DVC global config, every clone).
 
     See :func:`adaptvc.storage.remotes.modify_remote`.
     """
     from adaptvc.storage.remotes import modify_remote
 
-    return modify_remote(name, key, value, repo=repo, local=local)
+    return modify_remote(name, key, value, repo=repo, local=local, global_=global_)
 
 
 def remote_remove(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
@@ -352,3 +361,60 @@ def alias(ref: str, name: str, *, repo: str | os.PathLike[str] = ".") -> "Adapte
     from adaptvc.versioning.history import set_alias
 
     return set_alias(AdapterRepo.open(repo), ref, name)
+
+
+def push(refs: "list[str] | tuple[str, ...]" = (), *, repo: str | os.PathLike[str] = ".",
+         remote: str | None = None, git_remote: str | None = "origin", jobs: int | None = None) -> "PushResult":
+    """Upload the weights to the DVC remote, then push branch + version tags to git.
+
+    A failed upload raises and pushes nothing to git. See :func:`adaptvc.sharing.push`.
+
+    Example:
+        >>> adaptvc.push()                      # every version of this commit, then origin  # doctest: +SKIP
+    """
+    from adaptvc.sharing import push as _impl
+
+    return _impl(tuple(refs), repo=repo, remote=remote, git_remote=git_remote, jobs=jobs)
+
+
+def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
+         git_remote: str | None = "origin") -> "PullResult":
+    """Fast-forward from git, then fetch the weights the workspace needs.
+
+    See :func:`adaptvc.sharing.pull`.
+    """
+    from adaptvc.sharing import pull as _impl
+
+    return _impl(repo=repo, remote=remote, git_remote=git_remote)
+
+
+def clone(url: str, directory: str | os.PathLike[str] | None = None, *, remote: str | None = None,
+          hooks: bool = True) -> "CloneResult":
+    """git clone + per-clone set-up + the weights of the newest version of every adapter.
+
+    See :func:`adaptvc.sharing.clone`.
+    """
+    from adaptvc.sharing import clone as _impl
+
+    return _impl(url, directory, remote=remote, hooks=hooks)
+
+
+def hooks_install(*, repo: str | os.PathLike[str] = ".") -> "list[HookStatus]":
+    """Install adaptvc's git hooks, keeping and chaining existing ones. See :mod:`adaptvc.hooks`."""
+    from adaptvc.hooks import install
+
+    return install(repo)
+
+
+def hooks_uninstall(*, repo: str | os.PathLike[str] = ".") -> "list[HookStatus]":
+    """Remove adaptvc's git hooks and restore the hooks they replaced."""
+    from adaptvc.hooks import uninstall
+
+    return uninstall(repo)
+
+
+def hooks_status(*, repo: str | os.PathLike[str] = ".") -> "list[HookStatus]":
+    """The state of each of adaptvc's git hooks."""
+    from adaptvc.hooks import status
+
+    return status(repo)

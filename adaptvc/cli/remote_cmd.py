@@ -6,11 +6,45 @@ remote plus a DVC remote. Every command is one call into :mod:`adaptvc.api`.
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import click
 
-from adaptvc.cli.output import emit_json, info
+from adaptvc.cli.output import emit_json, human_bytes, info, warn
 
 COMMANDS: list = []
+
+
+def terminal_progress(*, quiet: bool):
+    """A transfer progress callback drawing one bar on stderr, or None when stderr is
+    not a terminal or with --quiet (then transfers print nothing extra)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm  # installed with dvc
+
+    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+               desc="weights", leave=False, dynamic_ncols=True)
+    lock = threading.Lock()
+    counted: dict[str, int] = {}
+
+    def progress(event) -> None:
+        with lock:
+            if event.kind == "start" and event.nbytes:
+                bar.total += event.nbytes
+                bar.refresh()
+            elif event.kind == "bytes":
+                counted[event.md5] = counted.get(event.md5, 0) + event.nbytes
+                bar.update(event.nbytes)
+            elif event.kind == "done":
+                # Some filesystems report no byte counts: account for the whole object.
+                missing = event.nbytes - counted.pop(event.md5, 0)
+                if missing > 0:
+                    bar.update(missing)
+                if bar.total and bar.n >= bar.total:
+                    bar.close()
+
+    return progress
 
 
 @click.group("remote")
@@ -70,16 +104,103 @@ def remote_remove(name: str) -> None:
 @click.argument("key")
 @click.argument("value", required=False)
 @click.option("--local", is_flag=True, help="Write to .dvc/config.local (required for credentials).")
+@click.option("--global", "global_", is_flag=True,
+              help="Write to your DVC global config: applies to remote NAME in every clone.")
 @click.option("-u", "--unset", is_flag=True, help="Remove the option instead of setting it.")
-def remote_modify(name: str, key: str, value: str | None, local: bool, unset: bool) -> None:
-    """Set option KEY of remote NAME to VALUE (credentials need --local)."""
+def remote_modify(name: str, key: str, value: str | None, local: bool, global_: bool, unset: bool) -> None:
+    """Set option KEY of remote NAME to VALUE (credentials need --local or --global)."""
     from adaptvc import api
 
     if value is None and not unset:
         raise click.UsageError("VALUE is required (or --unset)")
-    api.remote_modify(name, key, None if unset else value, local=local)
-    where = ".dvc/config.local" if local else ".dvc/config (committed)"
+    if local and global_:
+        raise click.UsageError("--local and --global are exclusive")
+    api.remote_modify(name, key, None if unset else value, local=local, global_=global_)
+    where = "your DVC global config" if global_ else ".dvc/config.local" if local else ".dvc/config (committed)"
     info(f"{'Unset' if unset else 'Set'} {key} of remote {name} in {where}")
 
 
-COMMANDS.append(remote)
+@click.command("push")
+@click.argument("refs", nargs=-1)
+@click.option("-r", "--remote", "remote", help="DVC remote for the weights (default: the default remote).")
+@click.option("--git-remote", default="origin", show_default=True, help="Git remote for the branch and version tags.")
+@click.option("--no-git", is_flag=True, help="Upload the weights only; push nothing to git.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), help="Parallel uploads (default 4).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was pushed as one JSON object.")
+def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
+    """Upload weights to the DVC remote, then push the branch and version tags to git.
+
+    REFS (task_a@v3, task_a) limit the upload to those versions; by default every
+    version in the current commit's manifests that the DVC remote lacks is uploaded.
+    If any upload fails, nothing is pushed to git.
+    """
+    from adaptvc import api
+    from adaptvc.storage.transfer import progress_to
+
+    with progress_to(terminal_progress(quiet=quiet or as_json)):
+        result = api.push(list(refs), remote=remote, git_remote=None if no_git else git_remote, jobs=jobs)
+    if as_json:
+        emit_json(result)
+        return
+    if result.uploaded:
+        info(f"Uploaded {len(result.uploaded)} version(s) to DVC remote {result.remote} "
+             f"({human_bytes(result.bytes)} in {result.seconds:.1f} s): {', '.join(result.uploaded)}")
+    else:
+        info(f"DVC remote {result.remote} already has the weights of every version ({len(result.already_there)})")
+    if result.git_pushed:
+        info(f"Pushed {result.branch} and its version tags to {result.git_remote}")
+
+
+@click.command("pull")
+@click.option("-r", "--remote", "remote", help="DVC remote for the weights (default: the default remote).")
+@click.option("--git-remote", default="origin", show_default=True, help="Git remote to fast-forward from.")
+@click.option("--no-git", is_flag=True, help="Only fetch the weights the workspace needs.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was pulled as one JSON object.")
+def pull(remote, git_remote, no_git, quiet, as_json) -> None:
+    """Fast-forward the branch and tags from git, then fetch the weights the workspace needs.
+
+    Older versions are fetched when something needs them (checkout, export, diff).
+    """
+    from adaptvc import api
+    from adaptvc.storage.transfer import progress_to
+
+    with progress_to(terminal_progress(quiet=quiet or as_json)):
+        result = api.pull(remote=remote, git_remote=None if no_git else git_remote)
+    if as_json:
+        emit_json(result)
+        return
+    if result.git_remote:
+        moved = result.old_commit != result.new_commit
+        info(f"{result.branch}: " + (f"{(result.old_commit or '')[:8]}..{(result.new_commit or '')[:8]}" if moved
+                                     else "already up to date"))
+    for name in result.sync.updated:
+        info(f"Updated the weights of {name}")
+    for w in result.sync.warnings:
+        warn(w)
+
+
+@click.command("clone")
+@click.argument("url")
+@click.argument("directory", required=False)
+@click.option("-r", "--remote", "remote", help="DVC remote for the weights (default: the default remote).")
+@click.option("--no-hooks", is_flag=True, help="Do not install adaptvc's git hooks in the clone.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def clone(url, directory, remote, no_hooks, quiet, as_json) -> None:
+    """git clone URL [DIRECTORY], then fetch the newest version of every adapter."""
+    from adaptvc import api
+    from adaptvc.storage.transfer import progress_to
+
+    with progress_to(terminal_progress(quiet=quiet or as_json)):
+        result = api.clone(url, directory, remote=remote, hooks=not no_hooks)
+    if as_json:
+        emit_json(result)
+        return
+    info(f"Cloned into {result.path}" + (f"; weights of {', '.join(result.fetched)}" if result.fetched else ""))
+    for w in result.warnings:
+        warn(w)
+
+
+COMMANDS.extend([remote, push, pull, clone])

@@ -12,13 +12,13 @@ same remotes. Reading uses configobj (what DVC uses) rather than ``dvc.repo`` so
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 from adaptvc.errors import AdaptvcError, CredentialInTeamConfigError, NotARepositoryError, RemoteNotFoundError
@@ -83,7 +83,7 @@ def find_root(repo: str | os.PathLike[str] = ".") -> Path:
     raise NotARepositoryError(f"{start} is not inside a git repository", hint="git init && adaptvc init")
 
 
-def config_files(root: Path) -> dict[str, Path]:
+def config_files(root: Path | None) -> dict[str, Path]:
     """The four DVC config files, by level (system and global are DVC's own locations)."""
     files: dict[str, Path] = {}
     try:
@@ -93,8 +93,9 @@ def config_files(root: Path) -> dict[str, Path]:
         files["global"] = Path(global_config_dir()) / "config"
     except ImportError:  # pragma: no cover - dvc is a dependency
         pass
-    files[TEAM] = root / ".dvc" / "config"
-    files[LOCAL] = root / ".dvc" / "config.local"
+    if root is not None:
+        files[TEAM] = root / ".dvc" / "config"
+        files[LOCAL] = root / ".dvc" / "config.local"
     return files
 
 
@@ -254,20 +255,31 @@ def _refuse_credential(name: str, key: str) -> None:
     )
 
 
-def _team_commit(root: Path, message: str) -> bool:
-    """Commit ``.dvc/config`` alone; whatever else the user staged stays staged. True if committed."""
-    rel = ".dvc/config"
-    run = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)  # noqa: E731
-    if run("add", "--", rel).returncode != 0:
-        raise AdaptvcError("git could not stage .dvc/config", hint="git status")
-    if run("diff", "--cached", "--quiet", "HEAD", "--", rel).returncode == 0:
-        return False  # nothing changed (idempotent re-run)
-    # --only commits exactly this path and leaves the rest of the index as the user left it.
-    proc = run("commit", "--only", "--no-verify", "-q", "-m", message, "--", rel)
-    if proc.returncode != 0:
-        raise AdaptvcError(f"git commit of .dvc/config failed: {proc.stderr.strip() or proc.stdout.strip()}",
-                           hint="git status")
-    return True
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """adaptvc's repository lock: a concurrent save or remote change waits its turn."""
+    from adaptvc.repo import STATE_DIR, find_git_root
+    from adaptvc.storage.lock import repo_lock
+
+    _, git_dir = find_git_root(root)
+    (git_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    with repo_lock(git_dir / STATE_DIR / "lock"):
+        yield
+
+
+def _team_commit(root: Path, message: str) -> str | None:
+    """Commit ``.dvc/config`` alone on top of HEAD (a temporary index, so whatever else the
+    user staged stays staged and out of this commit). Returns the commit, or None when
+    the file did not change."""
+    from adaptvc.repo import STATE_DIR, find_git_root
+    from adaptvc.storage import git_ops
+
+    _, git_dir = find_git_root(root)
+    paths = [".dvc/config"]
+    commit = git_ops.commit_paths(root, paths, message + "\n", tmp_dir=git_dir / STATE_DIR, skip_if_unchanged=True)
+    if commit:
+        git_ops.refresh_index(root, paths)
+    return commit
 
 
 def add_remote(
@@ -311,6 +323,12 @@ def add_remote(
         )
     if _is_local_path(url):
         url = _store_path(url, root, Path.cwd())
+    with _locked(root):
+        _add_locked(root, name, url, level=level, default=default, force=force)
+    return get_remote(name, repo=root)
+
+
+def _add_locked(root: Path, name: str, url: str, *, level: str, default: bool, force: bool) -> None:
     files = config_files(root)
     conf = _load(files[level])
     sections = _remote_sections(conf)
@@ -327,7 +345,6 @@ def add_remote(
     _write_atomic(conf, files[level])
     if level == TEAM:
         _team_commit(root, f"adaptvc: add DVC remote {name}" + (" (default)" if default else ""))
-    return get_remote(name, repo=root)
 
 
 def modify_remote(
@@ -337,8 +354,13 @@ def modify_remote(
     *,
     repo: str | os.PathLike[str] = ".",
     local: bool = False,
-) -> RemoteInfo:
+    global_: bool = False,
+) -> RemoteInfo | None:
     """Set (or with ``value=None`` unset) one option of a remote.
+
+    ``global_=True`` writes to DVC's global (per-user) config instead, where options
+    apply to the remote of that name in every repository: the place for credentials that
+    a fresh ``adaptvc clone`` should find. It needs no repository and returns None.
 
     Credentials (see :data:`CREDENTIAL_KEYS`) must go to ``.dvc/config.local``: pass
     ``local=True``. Other options go to the team config and are committed unless
@@ -353,9 +375,17 @@ def modify_remote(
         >>> modify_remote("storage", "endpointurl", "http://127.0.0.1:9000")  # doctest: +SKIP
         >>> modify_remote("storage", "secret_access_key", "…", local=True)  # doctest: +SKIP
     """
-    root = find_root(repo)
     name = _check_name(name)
     key = key.strip().lower()
+    if global_:
+        if value is not None and key in PATH_KEYS:
+            value = os.path.abspath(os.path.expanduser(value))
+        path = config_files(None)["global"]
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        _modify_file(path, name, key, value)
+        return None
+    root = find_root(repo)
     info = get_remote(name, repo=root)
     if key in CREDENTIAL_KEYS and not local:
         _refuse_credential(name, key)
@@ -365,9 +395,20 @@ def modify_remote(
         _validate_option(info.url, key, value)
     if value is not None and (key in PATH_KEYS or (key == "url" and _is_local_path(value))):
         value = _store_path(value, root, Path.cwd())
-    level = LOCAL if local else TEAM
-    files = config_files(root)
-    conf = _load(files[level])
+    with _locked(root):
+        _modify_locked(root, name, key, value, level=LOCAL if local else TEAM)
+    return get_remote(name, repo=root)
+
+
+def _modify_locked(root: Path, name: str, key: str, value: str | None, *, level: str) -> None:
+    _modify_file(config_files(root)[level], name, key, value)
+    if level == TEAM:
+        verb = "unset" if value is None else "set"
+        _team_commit(root, f"adaptvc: {verb} {key} of DVC remote {name}")
+
+
+def _modify_file(path: Path, name: str, key: str, value: str | None) -> None:
+    conf = _load(path)
     section = _remote_sections(conf).get(name, f'remote "{name}"')
     if value is None:
         if section in conf and key in conf[section]:
@@ -378,11 +419,7 @@ def modify_remote(
         if section not in conf:
             conf[section] = {}
         conf[section][key] = value
-    _write_atomic(conf, files[level])
-    if level == TEAM:
-        verb = "unset" if value is None else "set"
-        _team_commit(root, f"adaptvc: {verb} {key} of DVC remote {name}")
-    return get_remote(name, repo=root)
+    _write_atomic(conf, path)
 
 
 def remove_remote(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
@@ -393,6 +430,11 @@ def remove_remote(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
     """
     root = find_root(repo)
     name = _check_name(name)
+    with _locked(root):
+        _remove_locked(root, name)
+
+
+def _remove_locked(root: Path, name: str) -> None:
     files = config_files(root)
     found = False
     team_changed = False

@@ -63,6 +63,21 @@ _DEFAULT_PROGRESS: contextvars.ContextVar[ProgressCallback | None] = contextvars
 )
 
 
+# The DVC remote used when a caller names none (e.g. `adaptvc pull --remote R` makes the
+# on-demand fetches deep inside checkout use R); None means DVC's default remote.
+_DEFAULT_REMOTE: contextvars.ContextVar[str | None] = contextvars.ContextVar("adaptvc_remote", default=None)
+
+
+@contextlib.contextmanager
+def use_remote(name: str | None) -> Iterator[None]:
+    """Transfers in this block that name no remote use ``name`` (None: DVC's default)."""
+    token = _DEFAULT_REMOTE.set(name)
+    try:
+        yield
+    finally:
+        _DEFAULT_REMOTE.reset(token)
+
+
 def default_progress() -> ProgressCallback | None:
     return _DEFAULT_PROGRESS.get()
 
@@ -143,6 +158,7 @@ class RemoteStore:
         from adaptvc.storage.remotes import get_remote
 
         self.root = root
+        name = name if name is not None else _DEFAULT_REMOTE.get()
         self.config = _dvc_config(root)
         self.name = get_remote(name, repo=root).name  # our error messages for unknown / no default
         try:

@@ -1,0 +1,459 @@
+"""Team sharing: push, pull and clone through a git remote plus a DVC remote.
+
+The git remote carries configs, ``.dvc`` pointers, manifests and version tags; the DVC
+remote carries the weights. The order of operations is what keeps a teammate from ever
+seeing a version whose weights are missing:
+
+- ``push`` uploads the weights first and pushes git only when every upload succeeded;
+- ``pull`` fast-forwards git, then brings the weights the workspace needs;
+- ``clone`` clones git, does the per-clone set-up (hooks, merge driver) and fetches the
+  newest version of every adapter. Older versions are fetched on demand by whatever
+  reads them (:func:`adaptvc.storage.fetch.ensure_objects`).
+
+:func:`sync_workspace` — make each adapter's weights match its checked-out pointer — is
+shared by ``pull``, ``clone`` and the ``post-checkout``/``post-merge`` hooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from adaptvc.errors import AdaptvcError, ObjectMissingError, RemoteError, RemoteNotFoundError
+from adaptvc.manifest import MANIFEST_NAME, AdapterVersion
+from adaptvc.repo import AdapterRepo
+
+ZERO_SHA = "0" * 40
+# `adaptvc push` has uploaded already when it runs `git push`; `pull` syncs the workspace
+# itself after `git pull`. The hook scripts skip themselves for names listed here.
+SKIP_HOOKS_ENV = "ADAPTVC_SKIP_HOOKS"
+
+
+def _git(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
+         input: str | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.run(["git", *args], cwd=root, env=full_env, capture_output=True, text=True, input=input)
+    if check and proc.returncode != 0:
+        raise RemoteError(f"git {args[0]} failed: {(proc.stderr or proc.stdout).strip()}", hint="git status")
+    return proc
+
+
+def _cat_blobs(root: Path, specs: Sequence[str]) -> list[bytes | None]:
+    """The contents of ``rev:path`` blobs, with one ``git cat-file --batch`` for all."""
+    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=root, capture_output=True,
+                          input="".join(f"{s}\n" for s in specs).encode())
+    data, pos, out = proc.stdout, 0, []
+    for _ in specs:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            out.append(data[pos:pos + size])
+            pos += size + 1  # the blob is followed by a newline
+        else:
+            out.append(None)  # "<spec> missing"
+    return out
+
+
+# --- versions at a commit (no checkout) -------------------------------------------------
+
+
+def versions_at(repo: AdapterRepo, commit: str) -> list[AdapterVersion]:
+    """Every version recorded in the manifests of ``commit`` (a commit, tag or branch)."""
+    adapters_dir = repo.config.adapters_dir
+    listing = _git(repo.root, "ls-tree", "-r", "-z", "--name-only", commit, "--", adapters_dir, check=False)
+    if listing.returncode != 0:
+        return []
+    paths = [p for p in listing.stdout.split("\0") if p.endswith("/" + MANIFEST_NAME)]
+    if not paths:
+        return []
+    out: list[AdapterVersion] = []
+    for path, blob in zip(paths, _cat_blobs(repo.root, [f"{commit}:{p}" for p in paths])):
+        if blob is None:
+            continue
+        directory = path.rsplit("/", 1)[0]
+        for line in blob.decode("utf-8", errors="replace").splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(AdapterVersion.from_record(json.loads(line), directory=directory))
+            except (ValueError, KeyError, TypeError):
+                continue  # a damaged line is the manifest reader's business, not sharing's
+    return out
+
+
+def _labels(versions: Iterable[AdapterVersion]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for v in versions:
+        labels.setdefault(v.id, v.ref)
+    return labels
+
+
+# --- the workspace ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What :func:`sync_workspace` did. ``warnings`` are for the user (a missing object,
+    unsaved weights kept); they never make a checkout fail."""
+
+    updated: tuple[str, ...] = ()      # adapters whose weights were (re)written
+    unchanged: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"updated": list(self.updated), "unchanged": list(self.unchanged), "warnings": list(self.warnings)}
+
+
+def sync_workspace(repo: AdapterRepo, *, fetch: bool = True) -> SyncResult:
+    """Make every adapter's weights file match its checked-out ``.dvc`` pointer.
+
+    Weights come from the local cache, fetched from the default DVC remote when missing
+    (``fetch=True``). Weights in the workspace that were never saved (their md5 is in no
+    cache) are kept, with a warning: a ``git checkout`` must not destroy work. Problems
+    are warnings naming the version and the command that fixes it.
+    """
+    from adaptvc.formats import WEIGHTS_NAME
+    from adaptvc.storage.dvc_cache import read_pointer
+    from adaptvc.storage.fetch import ensure_objects
+    from adaptvc.versioning.workspace import POINTER_NAME, state_record
+
+    updated, unchanged, warnings = [], [], []
+    wanted: dict[str, tuple[Path, str, AdapterVersion | None]] = {}
+    for name in repo.list_adapters():
+        try:
+            pointer = read_pointer(repo.adapter_dir(name) / POINTER_NAME)
+        except AdaptvcError as exc:
+            warnings.append(f"{name}: {exc.message}")
+            continue
+        if pointer is None:
+            continue
+        weights = repo.adapter_dir(name) / WEIGHTS_NAME
+        same = [v for v in repo.versions(name) if v.id == pointer.md5]
+        version = max(same, key=lambda v: (v.created_at, v.version)) if same else None
+        label = version.ref if version else f"{name} ({pointer.md5[:8]})"
+        if weights.is_file():
+            current, _ = repo.state.md5(weights)
+            if current == pointer.md5:
+                unchanged.append(name)
+                continue
+            if not repo.dvc_cache.has(current):
+                warnings.append(
+                    f"{name}: kept the weights in the workspace, which were never saved; the checked-out "
+                    f"pointer is {label}. Save them (adaptvc save --adapter {name} -m ...) or discard them "
+                    f"(adaptvc checkout {version.ref if version else name} --force)"
+                )
+                continue
+        wanted[name] = (weights, pointer.md5, version)
+    if not wanted:
+        return SyncResult((), tuple(unchanged), tuple(warnings))
+
+    md5s = [md5 for _, md5, _ in wanted.values()]
+    labels = {md5: (v.ref if v else name) for name, (_, md5, v) in wanted.items()}
+    missing: set[str] = set()
+    try:
+        if fetch:
+            ensure_objects(repo, md5s, labels=labels)
+        else:
+            missing = {m for m in md5s if not repo.dvc_cache.has(m)}
+    except ObjectMissingError as exc:
+        missing = set(exc.md5s)
+    except RemoteError as exc:  # the remote cannot be reached: keep going with what we have
+        missing = {m for m in md5s if not repo.dvc_cache.has(m)}
+        warnings.append(f"could not fetch from the DVC remote: {exc.message}")
+
+    for name, (weights, md5, version) in wanted.items():
+        if md5 in missing:
+            ref = version.ref if version else name
+            warnings.append(
+                f"{labels[md5]}: weights are neither in the local cache nor on the DVC remote; "
+                f"{weights.relative_to(repo.root)} was left as it was. Fix: adaptvc pull (or ask whoever saved "
+                f"{ref} to run adaptvc push), then adaptvc checkout {ref}"
+            )
+            continue
+        try:
+            repo.dvc_cache.materialise(md5, weights)
+        except AdaptvcError as exc:
+            warnings.append(f"{labels[md5]}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+            continue
+        repo.state.remember(weights, md5)
+        if version is not None:
+            repo.state.set_at(name, state_record(version))
+        updated.append(name)
+    return SyncResult(tuple(updated), tuple(unchanged), tuple(warnings))
+
+
+# --- push ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What ``push`` did: weights uploaded (by version ref), weights already on the DVC
+    remote, and the git refs pushed (empty when ``git_remote`` was None)."""
+
+    remote: str
+    git_remote: str | None
+    branch: str | None
+    uploaded: tuple[str, ...] = ()
+    already_there: tuple[str, ...] = ()
+    bytes: int = 0
+    seconds: float = 0.0
+    git_pushed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"remote": self.remote, "git_remote": self.git_remote, "branch": self.branch,
+                "uploaded": list(self.uploaded), "already_there": list(self.already_there),
+                "bytes": self.bytes, "seconds": round(self.seconds, 3), "git_pushed": self.git_pushed}
+
+
+def upload_versions(repo: AdapterRepo, versions: Sequence[AdapterVersion], *, remote: str | None = None,
+                    jobs: int | None = None) -> tuple[list[AdapterVersion], list[AdapterVersion], Any]:
+    """Make sure the DVC remote holds the weights of ``versions``.
+
+    Returns ``(uploaded, already_there, transfer_result)``.
+
+    Raises:
+        ObjectMissingError: a version's weights are neither in the local cache nor on the
+            remote (someone saved it and never pushed).
+        RemoteError: an upload failed; the message names the versions.
+    """
+    from adaptvc.storage.transfer import DEFAULT_JOBS, push_objects
+
+    labels = _labels(versions)
+    result = push_objects(repo.root, list(labels), remote=remote, jobs=jobs or DEFAULT_JOBS)
+    if result.failed:
+        missing = [m for m, why in result.failed.items() if "not in the local DVC cache" in why]
+        if missing:
+            names = ", ".join(labels[m] for m in missing)
+            raise ObjectMissingError(
+                f"the weights of {names} are neither in the local cache nor on DVC remote {result.remote!r}",
+                md5s=tuple(missing),
+                hint="push from the clone that saved them (adaptvc push), or fetch them there first",
+            )
+        details = "; ".join(f"{labels[m]}: {why}" for m, why in sorted(result.failed.items()))
+        raise RemoteError(f"uploading weights to DVC remote {result.remote!r} failed: {details}",
+                          hint=f"re-run adaptvc push (what was uploaded is kept); check: dvc status -c -r {result.remote}")
+    by_id: dict[str, list[AdapterVersion]] = {}
+    for v in versions:
+        by_id.setdefault(v.id, []).append(v)
+    order = lambda v: (v.adapter, v.version)  # noqa: E731
+    uploaded = sorted((v for m in result.transferred for v in by_id.get(m, [])), key=order)
+    there = sorted((v for m in result.skipped for v in by_id.get(m, [])), key=order)
+    return uploaded, there, result
+
+
+def _current_branch(root: Path) -> str | None:
+    proc = _git(root, "symbolic-ref", "-q", "--short", "HEAD", check=False)
+    return proc.stdout.strip() or None
+
+
+def push(refs: Sequence[str] = (), *, repo: str | os.PathLike[str] = ".", remote: str | None = None,
+         git_remote: str | None = "origin", jobs: int | None = None) -> PushResult:
+    """Upload weights to the DVC remote, then push the branch and version tags to git.
+
+    Args:
+        refs: versions whose weights to upload (``task_a@v3``, ``task_a``); default: every
+            version in the manifests of the current commit.
+        repo: a path inside the repository.
+        remote: the DVC remote (default: DVC's default remote).
+        git_remote: the git remote to push the current branch and its annotated version
+            tags to (``--follow-tags``); ``None`` uploads weights only.
+        jobs: parallel uploads.
+
+    Returns:
+        A :class:`PushResult`.
+
+    Raises:
+        ObjectMissingError, RemoteError: an upload failed; nothing was pushed to git.
+        RemoteNotFoundError: no DVC remote configured.
+
+    Example:
+        >>> push(git_remote="origin")  # doctest: +SKIP
+    """
+    from adaptvc.refs import resolve_version
+
+    r = AdapterRepo.open(repo)
+    if refs:
+        versions = [resolve_version(r, ref, with_commit=False) for ref in refs]
+    else:
+        versions = versions_at(r, "HEAD")
+    branch = _current_branch(r.root) if git_remote else None
+    if git_remote and branch is None:
+        raise RemoteError("HEAD is detached: there is no branch to push", hint="git switch BRANCH, then adaptvc push")
+    if git_remote and _git(r.root, "remote", "get-url", git_remote, check=False).returncode != 0:
+        raise RemoteNotFoundError(f"no git remote named {git_remote!r}", hint=f"git remote add {git_remote} URL")
+    uploaded, there, result = upload_versions(r, versions, remote=remote, jobs=jobs)
+    pushed = False
+    if git_remote:
+        upstream = _git(r.root, "rev-parse", "--abbrev-ref", f"{branch}@{{upstream}}", check=False).returncode == 0
+        args = ["push", "--follow-tags", "--porcelain"] + ([] if upstream else ["--set-upstream"])
+        proc = _git(r.root, *args, git_remote, f"refs/heads/{branch}:refs/heads/{branch}",
+                    env={SKIP_HOOKS_ENV: "pre-push"}, check=False)
+        if proc.returncode != 0:
+            raise RemoteError(
+                f"the weights are on DVC remote {result.remote!r}, but git push to {git_remote} failed: "
+                f"{(proc.stderr or proc.stdout).strip()}",
+                hint=f"adaptvc pull --git-remote {git_remote} (if the remote moved on), then adaptvc push",
+            )
+        pushed = True
+    return PushResult(result.remote, git_remote, branch, tuple(v.ref for v in uploaded), tuple(v.ref for v in there),
+                      result.bytes, result.seconds, pushed)
+
+
+# --- pull ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What ``pull`` did: the commits git moved between, and the workspace sync."""
+
+    git_remote: str | None
+    branch: str | None
+    old_commit: str | None
+    new_commit: str | None
+    sync: SyncResult = field(default_factory=SyncResult)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"git_remote": self.git_remote, "branch": self.branch, "old_commit": self.old_commit,
+                "new_commit": self.new_commit, **self.sync.to_dict()}
+
+
+def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
+         git_remote: str | None = "origin") -> PullResult:
+    """Fast-forward the current branch and tags from git, then fetch the weights the
+    workspace needs from the DVC remote (older versions come on demand).
+
+    Args:
+        repo: a path inside the repository.
+        remote: the DVC remote (default: DVC's default remote).
+        git_remote: where to pull from; ``None`` only syncs the workspace's weights.
+
+    Returns:
+        A :class:`PullResult`; problems with single versions are in ``sync.warnings``.
+
+    Raises:
+        RemoteError: git cannot fast-forward (the branches diverged) or cannot reach the remote.
+    """
+    from adaptvc.storage.git_ops import head_commit
+    from adaptvc.storage.transfer import use_remote
+
+    r = AdapterRepo.open(repo)
+    branch = _current_branch(r.root)
+    old = head_commit(r.root)
+    if git_remote:
+        if branch is None:
+            raise RemoteError("HEAD is detached: there is no branch to pull", hint="git switch BRANCH")
+        skip = {SKIP_HOOKS_ENV: "post-merge,post-checkout"}  # we sync the workspace below
+        proc = _git(r.root, "pull", "--ff-only", "--tags", "--no-rebase", git_remote, branch, env=skip, check=False)
+        if proc.returncode != 0:
+            text = (proc.stderr or proc.stdout).strip()
+            hint = f"git pull --no-rebase {git_remote} {branch}   (merges; manifests merge by themselves), then adaptvc pull"
+            raise RemoteError(f"git pull from {git_remote} failed: {text}", hint=hint)
+    new = head_commit(r.root)
+    with use_remote(remote):
+        sync = sync_workspace(AdapterRepo.open(r.root))
+    return PullResult(git_remote, branch, old, new, sync)
+
+
+# --- clone --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloneResult:
+    """The new clone, the versions whose weights were fetched, and any warnings."""
+
+    path: Path
+    fetched: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "fetched": list(self.fetched), "warnings": list(self.warnings)}
+
+
+def clone(url: str, directory: str | os.PathLike[str] | None = None, *, remote: str | None = None,
+          hooks: bool = True) -> CloneResult:
+    """``git clone`` plus the weights of the newest version of every adapter.
+
+    Also does what ``adaptvc init`` does for each clone (the per-clone git config such as
+    the merge driver, and the git hooks) — settings git does not carry over a clone.
+
+    Args:
+        url: the git URL (anything ``git clone`` accepts).
+        directory: where to clone (default: git's choice from the URL).
+        remote: the DVC remote to fetch from (default: the repository's default).
+        hooks: install adaptvc's git hooks in the clone.
+
+    Returns:
+        A :class:`CloneResult`. Weights that could not be fetched are warnings, not
+        errors: the clone is usable and ``adaptvc pull`` retries.
+
+    Raises:
+        RemoteError: git clone failed.
+    """
+    from adaptvc.storage.transfer import fetch_objects, use_remote
+
+    args = ["clone", "-q", url] + ([os.fspath(directory)] if directory is not None else [])
+    proc = subprocess.run(["git", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RemoteError(f"git clone {url} failed: {(proc.stderr or proc.stdout).strip()}", hint="git ls-remote " + url)
+    path = Path(directory) if directory is not None else Path(_clone_dir_name(url))
+    path = path.resolve()
+    warnings: list[str] = []
+    setup_clone(path, hooks=hooks, warnings=warnings)
+    try:
+        r = AdapterRepo.open(path)
+    except AdaptvcError as exc:
+        return CloneResult(path, (), (f"not an adaptvc repository: {exc.message}",))
+    newest: dict[str, AdapterVersion] = {}
+    for name in r.list_adapters():
+        vs = r.versions(name)
+        if vs:
+            newest[name] = max(vs, key=lambda v: (v.created_at, v.version))
+    fetched: list[str] = []
+    if newest:
+        labels = _labels(newest.values())
+        try:
+            result = fetch_objects(r.root, list(labels), remote=remote)
+            fetched = [labels[m] for m in (*result.transferred, *result.skipped)]
+            warnings += [f"{labels[m]}: weights not fetched: {why}" for m, why in sorted(result.failed.items())]
+        except AdaptvcError as exc:
+            warnings.append(f"weights not fetched: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+    with use_remote(remote):
+        sync = sync_workspace(r)
+    warnings += [w for w in sync.warnings if w not in warnings]
+    return CloneResult(path, tuple(sorted(fetched)), tuple(warnings))
+
+
+def _clone_dir_name(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return name[:-4] if name.endswith(".git") else name
+
+
+def setup_clone(root: Path, *, hooks: bool = True, warnings: list[str] | None = None) -> None:
+    """The per-clone part of ``adaptvc init`` (git does not carry ``.git/config`` or hooks
+    over a clone): ``init`` is idempotent and commits nothing in an initialised clone, so
+    run it, then make sure the hooks are there."""
+    from adaptvc.repo import CONFIG_FILE
+
+    if (root / CONFIG_FILE).is_file():
+        from adaptvc.versioning.init_repo import init_repo
+
+        try:
+            init_repo(str(root))
+        except AdaptvcError as exc:
+            if warnings is not None:
+                warnings.append(f"per-clone set-up (adaptvc init) failed: {exc.message}")
+    if hooks:
+        from adaptvc.hooks import install
+
+        try:
+            install(root)
+        except AdaptvcError as exc:
+            if warnings is not None:
+                warnings.append(f"git hooks not installed: {exc.message}")
