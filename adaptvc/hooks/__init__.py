@@ -166,3 +166,18 @@ def uninstall(repo: str | os.PathLike[str] = ".") -> list[HookStatus]:
             if chained.exists() or chained.is_symlink():
                 os.replace(chained, path)
     return status(repo)
+
+
+def ensure_installed(repo: str | os.PathLike[str] = ".") -> list[str]:
+    """What ``adaptvc init`` calls: install the hooks unless they already are.
+
+    Returns the changes made, as lines for ``init``'s report; a conflict with the user's
+    hooks is reported there rather than failing ``init``.
+    """
+    if all(s.state == "installed" for s in status(repo)):
+        return []
+    try:
+        install(repo)
+    except AdaptvcError as exc:
+        return [f"did not install the git hooks: {exc.message} ({exc.hint})"]
+    return ["installed the git hooks (adaptvc hooks status)"]

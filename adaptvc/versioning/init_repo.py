@@ -89,6 +89,10 @@ def init_repo(path: str = ".") -> InitResult:
             git_ops.run_git(root, "config", "merge.adaptvc.name", DRIVER_NAME)
             git_ops.run_git(root, "config", "merge.adaptvc.driver", DRIVER_COMMAND)
             changes.append("configured the adaptvc merge driver in .git/config")
+        # Per clone too: git hooks that keep weights in step with git (adaptvc/hooks/).
+        from adaptvc.hooks import ensure_installed
+
+        changes.extend(ensure_installed(root))
         paths = [p for p in (CONFIG_FILE, ".gitattributes", *DVC_FILES) if (root / p).exists()]
         commit = git_ops.commit_paths(
             root, paths, "adaptvc init: DVC, adaptvc config and merge rules\n", tmp_dir=repo.state_dir,
