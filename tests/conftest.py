@@ -74,3 +74,8 @@ def git_repo(tmp_path: Path):
     repo.index.add(["README.md"])
     repo.index.commit("initial commit")
     return repo
+
+
+# Real remote servers (moto S3, OpenSSH) and the `dvc_remote` fixture parametrised over
+# directory / S3 / SSH remotes: see tests/remote_servers.py.
+from tests.remote_servers import dvc_remote, s3_server, ssh_server  # noqa: E402, F401
