@@ -77,3 +77,35 @@ def repo_snapshot(root: str | os.PathLike[str]) -> dict[str, object]:
         "status": git(root, "status", "--porcelain", "--untracked-files=all"),
         "files": files,
     }
+
+
+# --- fixtures (import them into a test module to use them) -----------------------------
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def _initialised_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One repository set up with `adaptvc init` (DVC included), copied per test: DVC's
+    own init takes about a second."""
+    import adaptvc
+
+    path = tmp_path_factory.mktemp("template") / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("# project\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "initial commit")
+    adaptvc.init(path)
+    return path
+
+
+@pytest.fixture
+def avc_repo(_initialised_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh git repository with adaptvc initialised; the current directory is its root."""
+    path = tmp_path / "repo"
+    shutil.copytree(_initialised_template, path, symlinks=True)
+    monkeypatch.chdir(path)
+    return path
