@@ -30,6 +30,10 @@ from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
+# Logged values that describe the run's speed, not the adapter: kept out of the manifest.
+_NOT_METRICS = ("total_flos",)
+_NOT_METRIC_SUFFIXES = ("_runtime", "_per_second")
+
 DEFAULT_TEMPLATES = {"epoch": "epoch {epoch:g} (step {step})", "save": "checkpoint at step {step} (epoch {epoch:g})"}
 
 
@@ -55,7 +59,8 @@ class AdaptvcCallback(TrainerCallback):
 
     Only the main process saves (``state.is_world_process_zero``). Each saved version
     records the latest logged metrics (loss, eval metrics, learning rate, ...) plus
-    ``epoch`` and ``global_step``. ``self.versions`` lists what was saved.
+    ``epoch`` and ``global_step`` (throughput figures such as ``train_runtime`` are
+    left out). ``self.versions`` lists what was saved.
     """
 
     def __init__(
@@ -91,6 +96,8 @@ class AdaptvcCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         for key, value in (logs or {}).items():
+            if key in _NOT_METRICS or key.endswith(_NOT_METRIC_SUFFIXES):
+                continue
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 self.metrics[key] = float(value)
 
