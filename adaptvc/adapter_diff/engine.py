@@ -12,14 +12,17 @@ import logging
 import math
 from typing import Callable
 
+import numpy as np
+
 from adaptvc.adapter_diff.config_diff import check_base_models, config_changes
 from adaptvc.adapter_diff.elementwise import compare_tensors, norm_of
 from adaptvc.adapter_diff.lora_modules import LoraModule, split_adapter
-from adaptvc.adapter_diff.lowrank import compare, squared_norm
+from adaptvc.adapter_diff.lowrank import LowRankUpdate, compare, squared_norm
 from adaptvc.adapter_diff.result import (
     DiffResult, DiffSummary, ModuleDiff, OneSided, ShapeChange, TensorDiff, relative_change,
 )
 from adaptvc.adapter_diff.sources import AdapterSource
+from adaptvc.formats.safetensors_header import TensorInfo
 from adaptvc.formats.safetensors_reader import SafetensorsReader
 
 log = logging.getLogger(__name__)
@@ -27,8 +30,29 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
-def _module_norm(reader: SafetensorsReader, m: LoraModule) -> float:
-    u = m.update(reader.read(m.a.name), reader.read(m.b.name))
+class _Scratch:
+    """One reusable float64 buffer per role (A of side a, B of side b, ...).
+
+    Decoding every factor into fresh memory page-faults a few hundred MB over a 7B
+    adapter, which costs as much as the arithmetic; the factors of one adapter mostly
+    share a shape, so four buffers serve every module.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def read(self, reader: SafetensorsReader, info: TensorInfo, role: str) -> np.ndarray:
+        buf = self._buffers.get(role)
+        if buf is None or buf.size < info.numel:
+            buf = self._buffers[role] = np.empty(info.numel, dtype=np.float64)
+        return reader.read(info.name, out=buf)
+
+    def update(self, reader: SafetensorsReader, m: LoraModule, side: str) -> LowRankUpdate:
+        return m.update(self.read(reader, m.a, side + "A"), self.read(reader, m.b, side + "B"))
+
+
+def _module_norm(reader: SafetensorsReader, m: LoraModule, scratch: _Scratch, side: str) -> float:
+    u = scratch.update(reader, m, side)
     reader.release(m.tensors)
     return math.sqrt(squared_norm(u))
 
@@ -56,6 +80,7 @@ def diff_sources(
         lb = split_adapter(rb.tensors, b.config, source=b.label)
 
         # --- LoRA modules, in the first file's order (sequential reads of the mapping) ---
+        scratch = _Scratch()
         modules: list[ModuleDiff] = []
         reshaped: list[ShapeChange] = []
         removed: list[OneSided] = []
@@ -67,19 +92,19 @@ def diff_sources(
         for ma in order:
             mb = lb.modules.get(ma.name)
             if mb is None:
-                n = _module_norm(ra, ma)
+                n = _module_norm(ra, ma, scratch, "a")
                 removed.append(OneSided(ma.name, ma.shape, n))
                 total_a2 += n * n
                 total_d2 += n * n
             elif mb.shape != ma.shape:
-                na, nb = _module_norm(ra, ma), _module_norm(rb, mb)
+                na, nb = _module_norm(ra, ma, scratch, "a"), _module_norm(rb, mb, scratch, "b")
                 reshaped.append(ShapeChange(ma.name, ma.shape, mb.shape, na, nb))
                 total_a2 += na * na
                 total_b2 += nb * nb
                 total_d2 += na * na + nb * nb
             else:
-                ua = ma.update(ra.read(ma.a.name), ra.read(ma.b.name))
-                ub = mb.update(rb.read(mb.a.name), rb.read(mb.b.name))
+                ua = scratch.update(ra, ma, "a")
+                ub = scratch.update(rb, mb, "b")
                 st = compare(ua, ub)
                 del ua, ub
                 ra.release(ma.tensors)
@@ -99,7 +124,7 @@ def diff_sources(
         for mb in sorted(lb.modules.values(), key=lambda m: m.a.begin):
             if mb.name in la.modules:
                 continue
-            n = _module_norm(rb, mb)
+            n = _module_norm(rb, mb, scratch, "b")
             added.append(OneSided(mb.name, mb.shape, n))
             total_b2 += n * n
             total_d2 += n * n

@@ -121,22 +121,20 @@ def compare(a: LowRankUpdate, b: LowRankUpdate) -> PairStats:
         raise ValueError(f"updates of different shapes: {a.shape} vs {b.shape}")
     sa, sb = float(a.scale), float(b.scale)
     if a.rank == b.rank:
-        r = a.rank
-        d_left = sb * b.left - sa * a.left
-        d_right = b.right - a.right
-        # One Gram product per side covers every block we need.
-        lefts = np.concatenate([a.left, b.left, d_left], axis=1)  # m × 3r
-        rights = np.concatenate([a.right, b.right, d_right], axis=0)  # 3r × n
-        gl = lefts.T @ lefts
-        gr = rights @ rights.T
-        A, B, D = slice(0, r), slice(r, 2 * r), slice(2 * r, 3 * r)
-        na2 = sa * sa * _sum_product(gl[A, A], gr[A, A])
-        nb2 = sb * sb * _sum_product(gl[B, B], gr[B, B])
-        inner = sa * sb * _sum_product(gl[A, B], gr[A, B])
+        la, lb, ra, rb = a.left, b.left, a.right, b.right
+        d_left = sb * lb - sa * la
+        d_right = rb - ra
+        # Eight thin products with r×r results. Stacking the factors into one m×3r
+        # matrix would do it in one call but allocate (and page-fault) megabytes per
+        # module, which costs more than the products themselves.
+        gl_aa, gr_bb = la.T @ la, rb @ rb.T
+        na2 = sa * sa * _sum_product(gl_aa, ra @ ra.T)
+        nb2 = sb * sb * _sum_product(lb.T @ lb, gr_bb)
+        inner = sa * sb * _sum_product(la.T @ lb, ra @ rb.T)
         # ‖dL·R_b + s_a·L_a·dR‖² = ‖dL·R_b‖² + s_a²‖L_a·dR‖² + 2·s_a⟨dL·R_b, L_a·dR⟩
-        t1 = _sum_product(gl[D, D], gr[B, B])
-        t2 = sa * sa * _sum_product(gl[A, A], gr[D, D])
-        d2 = t1 + t2 + 2.0 * sa * _sum_product(gl[D, A], gr[B, D])
+        t1 = _sum_product(d_left.T @ d_left, gr_bb)
+        t2 = sa * sa * _sum_product(gl_aa, d_right @ d_right.T)
+        d2 = t1 + t2 + 2.0 * sa * _sum_product(d_left.T @ la, rb @ d_right.T)
         if d2 < CANCELLATION * (t1 + t2) and t1 + t2 > 0:
             delta = _qr_norm(np.concatenate([d_left, sa * a.left], axis=1),
                              np.concatenate([b.right, d_right], axis=0))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -103,6 +105,16 @@ def render_text(result: "DiffResult", top: int) -> list[str]:
     return lines
 
 
+def _single_threaded_blas() -> None:
+    # The diff's matrix products are thin (4096×48): one BLAS thread does each in ~0.4 ms,
+    # while a thread pool on a busy machine spin-waits and takes 5-30x longer. BLAS reads
+    # these variables when numpy is first imported, which in the CLI is still ahead of
+    # us (adaptvc imports numpy lazily); a value the user set is kept.
+    if "numpy" not in sys.modules:
+        for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+
+
 @click.command("diff")
 @click.argument("ref_a", metavar="REF_A")
 @click.argument("ref_b", metavar="[REF_B]", required=False)
@@ -129,6 +141,7 @@ def diff_command(ref_a: str, ref_b: str | None, as_json: bool, top: int, plot_pa
       adaptvc diff runs/a runs/b --json | jq '.summary.relative'
       adaptvc diff task_a@v1 task_a@v5 --top 5 --plot change.png
     """
+    _single_threaded_blas()
     result = api.diff(ref_a, ref_b, force=force)
     if plot_path:
         written = result.plot(plot_path)

@@ -98,10 +98,20 @@ class SafetensorsReader:
         except KeyError:
             raise InvalidAdapterError(f"{self.path}: no tensor {name!r}", path=str(self.path)) from None
 
-    def read(self, name: str, dtype: np.dtype | type = np.float64, *, start: int = 0, stop: int | None = None) -> np.ndarray:
+    def read(
+        self, name: str, dtype: np.dtype | type = np.float64, *, start: int = 0, stop: int | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Decode one tensor (or the flat element range ``[start, stop)`` of it) as ``dtype``.
 
-        Returns a new array shaped like the tensor (flat when a range is asked for).
+        Args:
+            out: a flat, contiguous array of ``dtype`` with room for the elements to decode
+                into (reusing one buffer per role avoids page-faulting fresh memory for
+                every tensor); the result is then a view of it.
+
+        Returns:
+            An array shaped like the tensor (flat when a range is asked for), never a
+            view of the file.
 
         Raises:
             InvalidAdapterError: unknown tensor or a dtype numpy cannot represent (fp8, fp4).
@@ -117,19 +127,22 @@ class SafetensorsReader:
         count = max(stop - start, 0)
         if self._map is None:
             self.open()
-        if count == 0 or self._map is None:
-            out = np.zeros(count, dtype=dtype)
-            return out.reshape(t.shape) if whole else out
-        itemsize = 2 if t.dtype == "BF16" else np.dtype(NUMPY_DTYPES[t.dtype]).itemsize
-        offset = t.begin + start * itemsize
-        if t.dtype == "BF16":
-            raw = np.frombuffer(self._map, dtype="<u2", count=count, offset=offset)
-            out = bf16_to_float32(raw).astype(dtype)
-        else:
-            raw = np.frombuffer(self._map, dtype=NUMPY_DTYPES[t.dtype], count=count, offset=offset)
-            out = raw.astype(dtype)  # always a copy: astype(copy=True) is the default
-        del raw  # drop the view so the mapping can be closed
-        return out.reshape(t.shape) if whole else out
+        result = np.empty(count, dtype=dtype) if out is None else out[:count]
+        if out is not None and (result.size != count or result.dtype != np.dtype(dtype)):
+            raise ValueError(f"out buffer of {out.size} {out.dtype} cannot hold {count} {np.dtype(dtype)}")
+        if count and self._map is not None:
+            itemsize = 2 if t.dtype == "BF16" else np.dtype(NUMPY_DTYPES[t.dtype]).itemsize
+            offset = t.begin + start * itemsize
+            if t.dtype == "BF16":
+                raw = np.frombuffer(self._map, dtype="<u2", count=count, offset=offset)
+                np.copyto(result, bf16_to_float32(raw), casting="unsafe")
+            else:
+                raw = np.frombuffer(self._map, dtype=NUMPY_DTYPES[t.dtype], count=count, offset=offset)
+                np.copyto(result, raw, casting="unsafe")
+            del raw  # drop the view so the mapping can be closed
+        elif count:
+            result[...] = 0
+        return result.reshape(t.shape) if whole else result
 
     def release(self, infos: list[TensorInfo] | tuple[TensorInfo, ...]) -> None:
         """Drop the mapped pages of these tensors from this process's resident memory."""
