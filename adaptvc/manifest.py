@@ -271,16 +271,18 @@ def appended(path: Path, lines: Iterable[str]) -> bytes:
     return old + b"".join(line.encode("utf-8") + b"\n" for line in lines)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` so readers see the old or the new file, never a part:
-    a temp file in the same directory (same filesystem), fsync, ``os.replace``."""
+    a temp file in the same directory (same filesystem), fsync, ``os.replace``.
+    (``fsync=False`` for caches that can be rebuilt: the rename alone keeps them whole.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)

@@ -50,7 +50,8 @@ class CloneState:
             data.pop(adapter, None)
         else:
             data[adapter] = record
-        write_atomic(self.dir / "workspace.json", json.dumps(data, indent=1, sort_keys=True).encode())
+        # No fsync: after a crash the .dvc pointer still tells which version is checked out.
+        write_atomic(self.dir / "workspace.json", json.dumps(data, indent=1, sort_keys=True).encode(), fsync=False)
 
     # -- stat cache of weights md5s ------------------------------------------------------
     def md5(self, path: Path) -> tuple[str, int]:
@@ -65,19 +66,23 @@ class CloneState:
         self.remember(path, md5, cache=cache)
         return md5, size
 
-    def remember(self, path: Path, md5: str, *, cache: dict[str, Any] | None = None) -> None:
-        """Record that ``path`` (as it is now on disk) hashes to ``md5``."""
+    def remember(self, path: Path, md5: str, *, cache: dict[str, Any] | None = None, written_by_us: bool = False) -> None:
+        """Record that ``path`` (as it is now on disk) hashes to ``md5``.
+
+        ``written_by_us``: adaptvc just created the file (a new inode, renamed into place
+        after its md5 was checked), so it is recorded even though its mtime is recent.
+        """
         try:
             st = path.stat()
         except FileNotFoundError:
             return
-        # "Racy" entries (as git calls them): a file modified within the filesystem's
-        # timestamp granularity of our stat could change again with the same mtime.
-        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+        # "Racy" entries (as git calls them): a file someone else is still writing could
+        # change again within the filesystem's timestamp granularity, keeping its mtime.
+        if not written_by_us and time.time_ns() - st.st_mtime_ns < RACY_NS:
             return
         cache = _load(self.dir / "hashes.json") if cache is None else cache
         cache[str(path.resolve())] = [st.st_size, st.st_mtime_ns, st.st_ino, md5]
         try:
-            write_atomic(self.dir / "hashes.json", json.dumps(cache).encode())
+            write_atomic(self.dir / "hashes.json", json.dumps(cache).encode(), fsync=False)
         except OSError:  # a read-only clone: the cache is an optimisation only
             pass

@@ -69,8 +69,13 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
         if not (d / CONFIG_NAME).is_file() or (d / CONFIG_NAME).read_bytes() != config:
             write_atomic(d / CONFIG_NAME, config)
         weights = d / WEIGHTS_NAME
-        if not weights.is_file() or repo.state.md5(weights)[0] != target.id:
+        wrote = False
+        current = status.weights_md5 or (repo.state.md5(weights)[0] if weights.is_file() else None)
+        if current != target.id:
             repo.dvc_cache.materialise(target.id, weights)
+            wrote = True
+        if not weights.is_file():  # pragma: no cover - materialise raises instead
+            raise AdaptvcError(f"could not write {weights}")
         pointer = dumps_pointer(target.id, target.size, WEIGHTS_NAME).encode()
         if not (d / POINTER_NAME).is_file() or (d / POINTER_NAME).read_bytes() != pointer:
             write_atomic(d / POINTER_NAME, pointer)
@@ -78,7 +83,7 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
         if ignore is not None:
             write_atomic(d / ".gitignore", ignore)
         repo.state.set_at(target.adapter, state_record(target))
-        repo.state.remember(weights, target.id)
+        repo.state.remember(weights, target.id, written_by_us=wrote)
     return target
 
 

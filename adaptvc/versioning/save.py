@@ -253,7 +253,7 @@ def _write_and_commit(repo: AdapterRepo, version: AdapterVersion, cbytes: bytes,
             log.warning("tag %s already exists (another branch); %s is addressed by its id", version.ref, version.ref)
         git_ops.refresh_index(root, paths, remove=[f"{rel}/{WEIGHTS_NAME}"])
         repo.state.set_at(version.adapter, state_record(version))
-        repo.state.remember(d / WEIGHTS_NAME, version.id)
+        repo.state.remember(d / WEIGHTS_NAME, version.id, written_by_us=not in_place or converted)
         return commit
     except BaseException:
         _undo(repo, txn, head, commit, version.ref if tagged else None, paths + [f"{rel}/{WEIGHTS_NAME}"], saved_index)

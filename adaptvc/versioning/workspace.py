@@ -71,6 +71,7 @@ class AdapterStatus:
     version: AdapterVersion | None = None  # the version the directory is at
     latest: AdapterVersion | None = None
     changes: tuple[str, ...] = ()  # e.g. ("weights", "config")
+    weights_md5: str | None = None  # of the workspace weights, when they were hashed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVe
     if not weights.is_file():
         return AdapterStatus(adapter, WEIGHTS_MISSING, at, latest, ("weights",))
     changes = []
+    md5 = None
     if at is None:
         changes.append("weights")
     else:
@@ -107,7 +109,7 @@ def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVe
                 changes.append("config")
         except AdaptvcError:
             changes.append("config")
-    return AdapterStatus(adapter, MODIFIED if changes else CLEAN, at, latest, tuple(changes))
+    return AdapterStatus(adapter, MODIFIED if changes else CLEAN, at, latest, tuple(changes), md5)
 
 
 def ensure_gitignore(path: Path) -> bytes | None:
