@@ -12,17 +12,14 @@ import logging
 import math
 from typing import Callable
 
-import numpy as np
-
 from adaptvc.adapter_diff.config_diff import check_base_models, config_changes
 from adaptvc.adapter_diff.elementwise import compare_tensors, norm_of
 from adaptvc.adapter_diff.lora_modules import LoraModule, split_adapter
-from adaptvc.adapter_diff.lowrank import LowRankUpdate, compare, squared_norm
+from adaptvc.adapter_diff.lowrank import Buffers, LowRankUpdate, compare, squared_norm
 from adaptvc.adapter_diff.result import (
     DiffResult, DiffSummary, ModuleDiff, OneSided, ShapeChange, TensorDiff, relative_change,
 )
 from adaptvc.adapter_diff.sources import AdapterSource
-from adaptvc.formats.safetensors_header import TensorInfo
 from adaptvc.formats.safetensors_reader import SafetensorsReader
 
 log = logging.getLogger(__name__)
@@ -30,30 +27,16 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
-class _Scratch:
-    """One reusable float64 buffer per role (A of side a, B of side b, ...).
-
-    Decoding every factor into fresh memory page-faults a few hundred MB over a 7B
-    adapter, which costs as much as the arithmetic; the factors of one adapter mostly
-    share a shape, so four buffers serve every module.
-    """
-
-    def __init__(self) -> None:
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def read(self, reader: SafetensorsReader, info: TensorInfo, role: str) -> np.ndarray:
-        buf = self._buffers.get(role)
-        if buf is None or buf.size < info.numel:
-            buf = self._buffers[role] = np.empty(info.numel, dtype=np.float64)
-        return reader.read(info.name, out=buf)
-
-    def update(self, reader: SafetensorsReader, m: LoraModule, side: str) -> LowRankUpdate:
-        return m.update(self.read(reader, m.a, side + "A"), self.read(reader, m.b, side + "B"))
+def _read_update(reader: SafetensorsReader, m: LoraModule, buffers: Buffers, side: str) -> LowRankUpdate:
+    """Decode a module's factors into this side's reusable buffers (see :class:`Buffers`)."""
+    a = reader.read(m.a.name, out=buffers.get(side + "A", (m.a.numel,)))
+    b = reader.read(m.b.name, out=buffers.get(side + "B", (m.b.numel,)))
+    return m.update(a, b)
 
 
-def _module_norm(reader: SafetensorsReader, m: LoraModule, scratch: _Scratch, side: str) -> float:
-    u = scratch.update(reader, m, side)
-    reader.release(m.tensors)
+def _module_norm(reader: SafetensorsReader, m: LoraModule, buffers: Buffers, side: str) -> float:
+    u = _read_update(reader, m, buffers, side)
+    reader.release()
     return math.sqrt(squared_norm(u))
 
 
@@ -80,7 +63,7 @@ def diff_sources(
         lb = split_adapter(rb.tensors, b.config, source=b.label)
 
         # --- LoRA modules, in the first file's order (sequential reads of the mapping) ---
-        scratch = _Scratch()
+        buffers = Buffers()
         modules: list[ModuleDiff] = []
         reshaped: list[ShapeChange] = []
         removed: list[OneSided] = []
@@ -92,23 +75,23 @@ def diff_sources(
         for ma in order:
             mb = lb.modules.get(ma.name)
             if mb is None:
-                n = _module_norm(ra, ma, scratch, "a")
+                n = _module_norm(ra, ma, buffers, "a")
                 removed.append(OneSided(ma.name, ma.shape, n))
                 total_a2 += n * n
                 total_d2 += n * n
             elif mb.shape != ma.shape:
-                na, nb = _module_norm(ra, ma, scratch, "a"), _module_norm(rb, mb, scratch, "b")
+                na, nb = _module_norm(ra, ma, buffers, "a"), _module_norm(rb, mb, buffers, "b")
                 reshaped.append(ShapeChange(ma.name, ma.shape, mb.shape, na, nb))
                 total_a2 += na * na
                 total_b2 += nb * nb
                 total_d2 += na * na + nb * nb
             else:
-                ua = scratch.update(ra, ma, "a")
-                ub = scratch.update(rb, mb, "b")
-                st = compare(ua, ub)
+                ua = _read_update(ra, ma, buffers, "a")
+                ub = _read_update(rb, mb, buffers, "b")
+                st = compare(ua, ub, buffers=buffers)
                 del ua, ub
-                ra.release(ma.tensors)
-                rb.release(mb.tensors)
+                ra.release()
+                rb.release()
                 modules.append(ModuleDiff(
                     module=ma.name, norm_a=st.norm_a, norm_b=st.norm_b, delta_norm=st.delta_norm,
                     relative=st.relative, cosine=st.cosine, kind=ma.kind, shape=ma.shape,
@@ -124,7 +107,7 @@ def diff_sources(
         for mb in sorted(lb.modules.values(), key=lambda m: m.a.begin):
             if mb.name in la.modules:
                 continue
-            n = _module_norm(rb, mb, scratch, "b")
+            n = _module_norm(rb, mb, buffers, "b")
             added.append(OneSided(mb.name, mb.shape, n))
             total_b2 += n * n
             total_d2 += n * n

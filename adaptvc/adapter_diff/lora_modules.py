@@ -124,9 +124,11 @@ def split_adapter(tensors: dict[str, TensorInfo], config: dict[str, Any], *, sou
 
     Only ``peft_type`` LORA has factors; for any other type every tensor is elementwise.
 
+    Factor pairs whose shapes do not fit a known layout are compared elementwise.
+
     Raises:
-        InvalidAdapterError: factors whose shapes do not fit together, or disagree with
-            the rank the config gives the module.
+        InvalidAdapterError: factors whose rank disagrees with the ``r`` the config gives
+            the module (PEFT could not load such an adapter either).
     """
     is_lora = str(config.get("peft_type", "")).upper() == "LORA"
     fan_in_fan_out = bool(config.get("fan_in_fan_out", False))
@@ -156,10 +158,10 @@ def split_adapter(tensors: dict[str, TensorInfo], config: dict[str, Any], *, sou
             len(a.shape) >= 2 and len(b.shape) >= 2 and b.shape[1] == stored_r
             and all(d == 1 for d in b.shape[2:]) and len(b.shape) == len(a.shape)
         )
-        if not fits:
-            raise InvalidAdapterError(
-                f"{source}: LoRA factors of {name!r} do not fit together: A {list(a.shape)}, B {list(b.shape)}"
-            )
+        if not fits:  # not a layout we know (a newer PEFT variant?): compare what is stored
+            others[display_name(a.name)] = a
+            others[display_name(b.name)] = b
+            continue
         if stored_r != r:
             raise InvalidAdapterError(
                 f"{source}: module {name!r} has rank {stored_r} in the weights but the config gives it r={r}"

@@ -8,9 +8,9 @@ bytes. numpy has no bfloat16, but bf16 is the top half of an IEEE float32, so
 Memory: a mapped page that has been touched counts in the process's RSS until it is
 unmapped, so reading a whole 100 MB file through one mapping would end with 100 MB
 resident even though we only ever need one module. :meth:`SafetensorsReader.release`
-tells the kernel (``MADV_DONTNEED``) that we are done with a byte range; for a
-read-only file mapping that only drops our view of the pages, the page cache keeps
-them and a later read faults them back in. Callers release each module after use, so
+tells the kernel (``MADV_DONTNEED``) to drop our mapped pages; for a read-only file
+mapping that only drops our view of them, the page cache keeps them and a later read
+faults them back in. Callers release after each module (or chunk), so
 peak RSS stays near one module's tensors.
 """
 
@@ -35,7 +35,6 @@ NUMPY_DTYPES: dict[str, str] = {
 }
 SUPPORTED_DTYPES = frozenset({*NUMPY_DTYPES, "BF16"})
 
-_PAGE = mmap.PAGESIZE
 
 
 def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
@@ -50,7 +49,7 @@ class SafetensorsReader:
 
         with SafetensorsReader("adapter_model.safetensors") as st:
             a = st.read("base_model.model.x.lora_A.weight")   # float64 copy
-            st.release([st.info("base_model.model.x.lora_A.weight")])
+            st.release()                                          # between modules
 
     Every array returned is an independent copy (never a view of the mapping), so the
     file can be closed while arrays are still in use.
@@ -144,15 +143,19 @@ class SafetensorsReader:
             result[...] = 0
         return result.reshape(t.shape) if whole else result
 
-    def release(self, infos: list[TensorInfo] | tuple[TensorInfo, ...]) -> None:
-        """Drop the mapped pages of these tensors from this process's resident memory."""
+    def release(self) -> None:
+        """Drop every mapped page of the file from this process's resident memory.
+
+        Called between modules. Only the whole mapping is dependable: a page fault maps
+        more than the faulting page (the kernel's fault-around window, and since Linux
+        6.x whole large folios of the page cache, up to megabytes), so releasing just the
+        tensors' own byte ranges leaves their neighbours' pages mapped, and RSS creeps
+        up to the whole file. On a mapping with few resident pages this costs
+        microseconds; pages needed next are faulted back in from the page cache.
+        """
         if self._map is None or not hasattr(mmap, "MADV_DONTNEED"):
             return
-        for t in infos:
-            if t.end <= t.begin:
-                continue
-            begin = (t.begin // _PAGE) * _PAGE  # madvise wants a page-aligned start
-            try:
-                self._map.madvise(mmap.MADV_DONTNEED, begin, t.end - begin)
-            except (OSError, ValueError):  # advisory only: never fail a read over it
-                return
+        try:
+            self._map.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # advisory only: never fail a read over it
+            pass
