@@ -48,5 +48,6 @@ def test_peak_rss_grows_by_far_less_than_the_files(tmp_path):
     assert proc.returncode == 0, proc.stderr
     growth = int(proc.stdout.strip())
     # One module's factors are 1 MB of float64 per side, an elementwise chunk three 4 MB
-    # buffers: far below the 2 × 48 MB a non-streaming read would hold.
-    assert growth < 24 * MB, f"peak RSS grew by {growth / MB:.0f} MB for two {size / MB:.0f} MB files"
+    # buffers (plus mapped chunks and allocator slack): far below the 2 × 48 MB a
+    # non-streaming read would hold.
+    assert growth < 40 * MB, f"peak RSS grew by {growth / MB:.0f} MB for two {size / MB:.0f} MB files"
