@@ -362,3 +362,33 @@ def test_plain_dvc_checkout_push_and_pull(avc_repo, tmp_path):
     dvc(avc_repo, "pull")
     assert file_md5(avc_repo / A / "adapter_model.safetensors")[0] == saved[2].id
     assert "up to date" in dvc(avc_repo, "status").stdout
+
+
+def test_legacy_bin_in_place_is_replaced_by_safetensors(avc_repo):
+    torch = pytest.importorskip("torch")
+    d = write_adapter(A, 0)
+    (d / "adapter_model.safetensors").unlink()
+    torch.save({k: torch.from_numpy(v) for k, v in lora_tensors(0).items()}, d / "adapter_model.bin")
+    v = adaptvc.save(adapter="task_a", message="in place bin")
+    assert (d / "adapter_model.safetensors").is_file() and not (d / "adapter_model.bin").exists()
+    assert adaptvc.status()[0].state == "clean" and v.version == 1
+
+
+def test_save_from_a_subdirectory_and_names_with_dots(avc_repo):
+    write_adapter("adapters/llama-7b.sql", 0)
+    sub = avc_repo / "src" / "deep"
+    sub.mkdir(parents=True)
+    proc = run_cli("save", "--adapter", "llama-7b.sql", "-m", "from below", cwd=sub, check=True)
+    assert "llama-7b.sql@v1" in proc.stdout
+    assert git(avc_repo, "tag", "-l").split() == ["llama-7b.sql@v1"]
+    assert json.loads(run_cli("show", "llama-7b.sql@v1", "--json", cwd=sub, check=True).stdout)["version"] == 1
+
+
+def test_multiline_message_and_string_metrics(avc_repo):
+    write_adapter(A, 0)
+    run_cli("save", "--adapter", "task_a", "-m", "epoch 3\n\nlonger notes", "--metric", "eval_loss=1.5",
+            "--metric", "steps=500", "--metric", "dataset=v2-clean", check=True)
+    v = adaptvc.show("task_a@v1")
+    assert v.metrics == {"eval_loss": 1.5, "steps": 500, "dataset": "v2-clean"}
+    assert git(avc_repo, "log", "-1", "--format=%s").strip() == "task_a@v1: epoch 3"
+    assert "longer notes" in git(avc_repo, "log", "-1", "--format=%b")
