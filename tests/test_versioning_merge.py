@@ -92,6 +92,14 @@ def test_two_clones_minting_the_same_vn_merge_and_stay_addressable(avc_repo, tmp
     assert all(d["commit"] for d in doc)
     text = run_cli("log", "task_a", cwd=alice, check=True).stdout
     assert f"task_a@{va.id}" in text and f"task_a@{vb.id}" in text and "|/" in text
+    # bob's clashing tag: git refuses to clobber alice's, adaptvc does not depend on tags
+    import subprocess
+
+    git(bob, "push", "-q", "--no-verify", "origin", "task_a@v2")
+    fetch = subprocess.run(["git", "fetch", "origin", "--tags"], cwd=alice, capture_output=True, text=True)
+    assert fetch.returncode != 0 and "clobber" in fetch.stderr
+    assert git(alice, "rev-parse", "task_a@v2^{commit}").strip() == va.commit
+    assert adaptvc.show(f"task_a@{vb.id}", repo=alice).commit == vb.commit
     # the next save continues the numbering after the highest number
     write_adapter(alice / A, 3)
     assert adaptvc.save(adapter="task_a", message="after merge", repo=alice).ref == "task_a@v3"
