@@ -74,3 +74,40 @@ def test_a_full_model_state_dict_is_refused(avc_repo):
     with pytest.raises(InvalidAdapterError, match="base-model weights"):
         adaptvc.save(adapter="task_a", message="whole model")
     assert git(avc_repo, "tag", "-l") == ""
+
+
+def _configs():
+    from peft import IA3Config, LoHaConfig, LoKrConfig, LoraConfig, PromptTuningConfig
+
+    return {
+        "dora": LoraConfig(r=4, target_modules=["q_proj", "v_proj"], use_dora=True),
+        "modules_to_save+bias": LoraConfig(r=4, target_modules=["q_proj"], modules_to_save=["lm_head"], bias="lora_only"),
+        "bias_all": LoraConfig(r=4, target_modules=["q_proj"], bias="all"),
+        "embedding": LoraConfig(r=4, target_modules=["embed_tokens", "q_proj"]),
+        "trainable_tokens": LoraConfig(r=4, target_modules=["q_proj"], trainable_token_indices=[1, 2]),
+        "ia3": IA3Config(target_modules=["k_proj", "down_proj"], feedforward_modules=["down_proj"]),
+        "loha": LoHaConfig(r=4, target_modules=["q_proj", "v_proj"]),
+        "lokr": LoKrConfig(r=4, target_modules=["q_proj", "v_proj"]),
+        "prompt_tuning": PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_configs()))
+def test_what_peft_saves_is_accepted(avc_repo, kind):
+    """No false alarm of the base-weights check on what peft's own save_pretrained writes."""
+    from peft import get_peft_model
+
+    model = get_peft_model(tiny_llama(), _configs()[kind])
+    if kind == "embedding":  # save_pretrained copies the base embedding matrix by default
+        model.save_pretrained(A)
+        from adaptvc.errors import InvalidAdapterError
+
+        with pytest.raises(InvalidAdapterError) as exc:
+            adaptvc.save(adapter="task_a", message=kind)
+        assert "embed_tokens.base_layer.weight" in exc.value.message
+        assert "save_embedding_layers=False" in exc.value.hint
+        model.save_pretrained(A, save_embedding_layers=False)
+    else:
+        model.save_pretrained(A)
+    v = adaptvc.save(adapter="task_a", message=kind)
+    assert v.version == 1 and v.peft.type == model.peft_config["default"].peft_type.value

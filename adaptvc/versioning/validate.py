@@ -97,11 +97,17 @@ def check_weights(weights: Path, config: dict[str, Any]) -> None:
     stray = base_weight_keys(header.tensors, config)
     if stray:
         example = ", ".join(stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+        hint = "save only the adapter: peft_model.save_pretrained(DIR) or adaptvc.save_adapter(model, DIR)"
+        if all(k.endswith(".base_layer.weight") for k in stray):
+            # PEFT's save_embedding_layers="auto" copies the base embedding matrix when an
+            # embedding layer is targeted and it cannot tell whether the vocabulary changed.
+            hint = ("these are base embedding matrices that save_pretrained copies when embeddings are targeted: "
+                    "save with save_pretrained(DIR, save_embedding_layers=False) or adaptvc.save(model, ...); "
+                    "if you resized the vocabulary, list the layer in modules_to_save or use trainable_token_indices")
         raise InvalidAdapterError(
             f"{weights} holds base-model weights ({len(stray)} of {len(header.tensors)} tensors are not adapter "
             f"parameters: {example}); adaptvc versions adapters only, never the base model",
-            path=str(weights),
-            hint="save only the adapter: peft_model.save_pretrained(DIR) or adaptvc.save_adapter(model, DIR)",
+            path=str(weights), hint=hint,
         )
 
 
