@@ -96,6 +96,9 @@ CANCELLATION = 1e-6
 
 
 def _sum_product(x: np.ndarray, y: np.ndarray) -> float:
+    """Σ_ij x_ij·y_ij of two small matrices (contiguous ones take the BLAS dot path)."""
+    if x.flags.c_contiguous and y.flags.c_contiguous:
+        return float(np.vdot(x, y))
     return float(np.einsum("ij,ij->", x, y))
 
 
@@ -147,8 +150,13 @@ def compare(a: LowRankUpdate, b: LowRankUpdate, *, buffers: Buffers | None = Non
     if a.rank == b.rank:
         la, lb, ra, rb = a.left, b.left, a.right, b.right
         buffers = buffers or Buffers()
-        d_left = np.multiply(lb, sb, out=buffers.get("d_left", lb.shape))
-        d_left -= sa * la
+        d_left = buffers.get("d_left", lb.shape)
+        if sa == sb:  # the usual case: one rounding fewer, no temporary
+            np.subtract(lb, la, out=d_left)
+            d_left *= sb
+        else:
+            np.multiply(lb, sb, out=d_left)
+            d_left -= np.multiply(la, sa, out=buffers.get("scaled", la.shape))
         d_right = np.subtract(rb, ra, out=buffers.get("d_right", rb.shape))
         # Eight thin products with r×r results.
         gl_aa, gr_bb = la.T @ la, rb @ rb.T
