@@ -14,7 +14,6 @@ from adaptvc.errors import (
     AdapterNotFoundError,
     DirtyWorkspaceError,
     InvalidAdapterError,
-    NotARepositoryError,
     ObjectMissingError,
     VersionNotFoundError,
 )

@@ -12,7 +12,6 @@ Both are written atomically; losing ``hashes.json`` only costs a re-hash.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any

@@ -234,7 +234,7 @@ def _write_and_commit(repo: AdapterRepo, version: AdapterVersion, cbytes: bytes,
     tagged = False
     try:
         d.mkdir(parents=True, exist_ok=True)
-        if (d / CONFIG_NAME).is_file() is False or (d / CONFIG_NAME).read_bytes() != cbytes:
+        if not (d / CONFIG_NAME).is_file() or (d / CONFIG_NAME).read_bytes() != cbytes:
             txn.write_bytes(d / CONFIG_NAME, cbytes)
         if not in_place or converted:
             txn.put(d / WEIGHTS_NAME, lambda p: repo.dvc_cache.materialise(version.id, p))
