@@ -66,8 +66,10 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
             )
         config = version_config(repo, target)
         d.mkdir(parents=True, exist_ok=True)
+        # Workspace copies: atomic (rename) but not fsync'ed, like the weights and like
+        # `dvc checkout`; git and the DVC cache hold the durable copies.
         if not (d / CONFIG_NAME).is_file() or (d / CONFIG_NAME).read_bytes() != config:
-            write_atomic(d / CONFIG_NAME, config)
+            write_atomic(d / CONFIG_NAME, config, fsync=False)
         weights = d / WEIGHTS_NAME
         wrote = False
         current = status.weights_md5 or (repo.state.md5(weights)[0] if weights.is_file() else None)
@@ -78,10 +80,10 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
             raise AdaptvcError(f"could not write {weights}")
         pointer = dumps_pointer(target.id, target.size, WEIGHTS_NAME).encode()
         if not (d / POINTER_NAME).is_file() or (d / POINTER_NAME).read_bytes() != pointer:
-            write_atomic(d / POINTER_NAME, pointer)
+            write_atomic(d / POINTER_NAME, pointer, fsync=False)
         ignore = ensure_gitignore(d / ".gitignore")
         if ignore is not None:
-            write_atomic(d / ".gitignore", ignore)
+            write_atomic(d / ".gitignore", ignore, fsync=False)
         repo.state.set_at(target.adapter, state_record(target))
         repo.state.remember(weights, target.id, written_by_us=wrote)
     return target
