@@ -44,6 +44,10 @@ def run_git(root: Path, *args: str, env: dict[str, str] | None = None, input: by
         hint = None
         if "Please tell me who you are" in err or "empty ident" in err:
             hint = 'git config user.name "Your Name" && git config user.email you@example.com'
+        elif "index.lock" in err:
+            hint = "another git process is using the repository; when it has finished, run the command again"
+        elif args[0] == "update-ref" and "expected" in err:
+            hint = "HEAD moved while adaptvc was working (a concurrent git commit?); nothing was saved, run it again"
         raise GitError(f"git {args[0]} failed: {err or proc.returncode}", hint=hint)
     return proc.stdout.decode("utf-8", errors="replace").rstrip("\n")
 
