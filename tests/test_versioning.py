@@ -44,7 +44,7 @@ def test_init_sets_up_commits_and_is_idempotent(git_repo):
     (root / "untouched.txt").write_text("staged\n")
     git(root, "add", "untouched.txt")
     proc = run_cli("init", cwd=root, check=True)
-    assert "Initialised adaptvc" in proc.stdout
+    assert proc.stdout.strip() == f"Initialised adaptvc in {root}"  # stdout is data: DVC's chatter is not
     assert (root / ".dvc" / "config").exists() and (root / ".adaptvc" / "config.toml").exists()
     committed = git(root, "show", "--name-only", "--format=", "HEAD").split()
     assert sorted(committed) == sorted([".adaptvc/config.toml", ".gitattributes", ".dvc/config", ".dvc/.gitignore", ".dvcignore"])
@@ -56,6 +56,14 @@ def test_init_sets_up_commits_and_is_idempotent(git_repo):
     proc = run_cli("init", cwd=root, check=True)
     assert "nothing changed" in proc.stderr
     assert git(root, "rev-parse", "HEAD") == head and (root / ".gitattributes").read_bytes() == attrs
+
+
+def test_init_in_a_repository_without_commits(tmp_path):
+    git(tmp_path, "init", "-q", "-b", "main")
+    run_cli("init", cwd=tmp_path, check=True)
+    write_adapter(tmp_path / A, 0)
+    run_cli("save", "--adapter", "task_a", "-m", "first", cwd=tmp_path, check=True)
+    assert git(tmp_path, "log", "--format=%s").splitlines() == ["task_a@v1: first", "adaptvc init: DVC, adaptvc config and merge rules"]
 
 
 def test_commands_need_init(git_repo):

@@ -69,9 +69,21 @@ def init_repo(path: str = ".") -> InitResult:
     repo.state_dir.mkdir(parents=True, exist_ok=True)
     with repo.lock():
         if not (root / ".dvc").is_dir():
+            import contextlib
+            import logging
+            import sys
+
             from dvc.repo import Repo as DvcRepo  # only here: opening dvc costs ~1 s
 
-            DvcRepo.init(str(root))
+            # DVC prints "Initialized DVC repository..." on stdout; our result says it.
+            dvc_logger = logging.getLogger("dvc")
+            level = dvc_logger.level
+            dvc_logger.setLevel(logging.WARNING)
+            try:
+                with contextlib.redirect_stdout(sys.stderr):
+                    DvcRepo.init(str(root))
+            finally:
+                dvc_logger.setLevel(level)
             changes.append("initialised DVC (.dvc/)")
         cfg = root / CONFIG_FILE
         if not cfg.is_file():
