@@ -176,7 +176,10 @@ class FileTransaction:
                     if path.exists():
                         path.unlink()
                 else:
-                    os.replace(backup, path)
+                    try:
+                        os.replace(backup, path)
+                    except OSError:  # backup on another filesystem than the work tree
+                        shutil.copy2(backup, path)
             except OSError:  # keep restoring the others
                 pass
 
