@@ -169,13 +169,13 @@ def _render_log(versions: list) -> None:
                 click.echo(prefix)
                 continue
             v = key[k]
-            ref = f"{v.adapter}@{v.id}" if v.version in dup else v.ref
+            ref = f"{v.adapter}@{v.id[:12]}" if v.version in dup else v.ref  # a vN two branches minted
             head = f"{style(ref, fg='yellow', bold=True)}  {v.id[:8]}  {_short_time(v.created_at)}  {v.author.split(' <')[0]}"
             if v.aliases:
                 head += "  (" + ", ".join(v.aliases) + ")"
             click.echo(prefix + head)
             details = []
-            parents = [(f"{p.adapter}@{p.id}" if p.adapter == name and p.version in dup else p.ref) for p in v.parents]
+            parents = [(f"{p.adapter}@{p.id[:12]}" if p.adapter == name and p.version in dup else p.ref) for p in v.parents]
             if parents:
                 details.append("parents: " + ", ".join(parents))
             if v.metrics:
