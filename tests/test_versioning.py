@@ -399,3 +399,20 @@ def test_multiline_message_and_string_metrics(avc_repo):
     assert v.metrics == {"eval_loss": 1.5, "steps": 500, "dataset": "v2-clean"}
     assert git(avc_repo, "log", "-1", "--format=%s").strip() == "task_a@v1: epoch 3"
     assert "longer notes" in git(avc_repo, "log", "-1", "--format=%b")
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_a_malicious_bin_is_refused_and_never_run(avc_repo, tmp_path):
+    torch = pytest.importorskip("torch")
+    src = write_adapter(tmp_path / "evil", 0)
+    (src / "adapter_model.safetensors").unlink()
+    torch.save({"x": _Evil()}, src / "adapter_model.bin")
+    proc = run_cli("save", "--adapter", "task_a", "--from", str(src), "-m", "evil")
+    assert proc.returncode == 1 and proc.stderr.startswith("Error: ") and "Traceback" not in proc.stderr
+    assert not (avc_repo / "pwned.txt").exists() and not (avc_repo / A).exists()
