@@ -395,6 +395,10 @@ def test_fingerprints_decide_over_names(tmp_path):
     with pytest.raises(BaseModelMismatchError, match="fingerprints differ"):
         check_base_models(with_base(same), with_base(other))
     assert check_base_models(with_base({}), with_base(same)).status == "unknown"
+    # `save --base-model /models/llama` recorded a path; the config (and the workspace) name the hub id
+    saved = {"name_or_path": "/models/llama", "config_name": "org/llama", "revision": None, "fingerprint": None}
+    workspace = {"name_or_path": "org/llama", "revision": None, "fingerprint": None}
+    assert check_base_models(with_base(saved), with_base(workspace)).status == "match"
 
 
 def test_rank_in_weights_must_match_config(tmp_path):

@@ -38,6 +38,8 @@ def check_base_models(a: AdapterSource, b: AdapterSource, *, force: bool = False
     ba, bb = a.base_model, b.base_model
     fa, fb = ba.get("fingerprint"), bb.get("fingerprint")
     na, nb = ba.get("name_or_path"), bb.get("name_or_path")
+    names_a = {na, ba.get("config_name")} - {None, ""}
+    names_b = {nb, bb.get("config_name")} - {None, ""}
     ra, rb = ba.get("revision"), bb.get("revision")
     problem = ""
     if fa and fb:
@@ -47,8 +49,8 @@ def check_base_models(a: AdapterSource, b: AdapterSource, *, force: bool = False
                 f"base-model fingerprints differ: {a.label} was trained on {na or '?'} ({_short(fa)}), "
                 f"{b.label} on {nb or '?'} ({_short(fb)})"
             )
-    elif na and nb:
-        if na != nb:
+    elif names_a and names_b:
+        if not names_a & names_b:
             status, problem = "mismatch", f"recorded base models differ: {a.label} names {na!r}, {b.label} names {nb!r}"
         elif ra and rb and ra != rb:
             status, problem = "mismatch", f"base model {na!r} at different revisions: {ra} ({a.label}) vs {rb} ({b.label})"

@@ -8,7 +8,6 @@ chunk), whatever the file size.
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Callable
 
@@ -21,8 +20,6 @@ from adaptvc.adapter_diff.result import (
 )
 from adaptvc.adapter_diff.sources import AdapterSource
 from adaptvc.formats.safetensors_reader import SafetensorsReader
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
@@ -47,7 +44,7 @@ def diff_sources(
 
     Raises:
         BaseModelMismatchError: different base models and ``force`` is False.
-        InvalidAdapterError: unreadable weights or factors that do not fit together.
+        InvalidAdapterError: unreadable weights, or a factor rank the config contradicts.
     """
     base_check = check_base_models(a, b, force=force)
     config = config_changes(a.config, b.config)

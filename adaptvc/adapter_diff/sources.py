@@ -29,7 +29,9 @@ class AdapterSource:
         weights: the safetensors file to read (for a saved version, possibly the DVC
             cache object itself, which is read in place).
         config: the parsed ``adapter_config.json``.
-        base_model: ``name_or_path``, ``revision`` and ``fingerprint`` (None if unknown).
+        base_model: ``name_or_path``, ``revision`` and ``fingerprint`` (None if unknown);
+            for a saved version also ``config_name``, the config's own
+            ``base_model_name_or_path`` when ``save --base-model`` recorded another.
     """
 
     label: str
@@ -113,6 +115,8 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
     base = version.base_model.to_dict()
     if not base.get("name_or_path"):
         base = _base_from_config(config)
+    # `save --base-model` may have recorded another name than the config's; both name it.
+    base["config_name"] = config.get("base_model_name_or_path")
     return AdapterSource(label=ref, directory=directory, weights=adapter_repo.dvc_cache.object_path(version.id),
                          config=config, base_model=base)
 
