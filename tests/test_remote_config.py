@@ -147,3 +147,29 @@ def test_remote_list_does_not_import_dvc_repo(avc_repo):
     proc = subprocess.run([sys.executable, "-c", code], cwd=avc_repo, env=env, capture_output=True, text=True)
     assert proc.stdout.startswith("storage\ts3://bucket/p")
     assert proc.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_a_failed_commit_leaves_the_config_as_it_was(avc_repo, monkeypatch):
+    from adaptvc.storage import git_ops
+
+    adaptvc.remote_add("storage", "s3://bucket/p", default=True)
+    before, head = (avc_repo / ".dvc" / "config").read_bytes(), _head(avc_repo)
+
+    def fail(*args, **kwargs):
+        raise git_ops.GitError("git commit-tree failed: Author identity unknown")
+
+    monkeypatch.setattr(git_ops, "commit_paths", fail)
+    for action in (lambda: adaptvc.remote_add("other", "s3://b/q"),
+                   lambda: adaptvc.remote_modify("storage", "endpointurl", "http://127.0.0.1:1"),
+                   lambda: adaptvc.remote_remove("storage")):
+        with pytest.raises(git_ops.GitError):
+            action()
+        assert (avc_repo / ".dvc" / "config").read_bytes() == before and _head(avc_repo) == head
+
+
+def test_replacing_a_remote_by_another_kind_drops_its_personal_credentials(avc_repo):
+    adaptvc.remote_add("storage", "s3://bucket/p", default=True)
+    adaptvc.remote_modify("storage", "access_key_id", "AKIA", local=True)
+    adaptvc.remote_add("storage", "ssh://alice@example.com/srv", default=True, force=True)
+    assert "access_key_id" not in (avc_repo / ".dvc" / "config.local").read_text()
+    assert dvc(avc_repo, "remote", "list").returncode == 0  # DVC accepts the result

@@ -267,19 +267,44 @@ def _locked(root: Path) -> Iterator[None]:
         yield
 
 
-def _team_commit(root: Path, message: str) -> str | None:
+def _team_commit(root: Path, message: str, *, previous: bytes | None) -> str | None:
     """Commit ``.dvc/config`` alone on top of HEAD (a temporary index, so whatever else the
     user staged stays staged and out of this commit). Returns the commit, or None when
-    the file did not change."""
+    the file did not change. If the commit fails, the file gets ``previous`` back (None:
+    it did not exist), so a failed command leaves the repository as it was."""
     from adaptvc.repo import STATE_DIR, find_git_root
     from adaptvc.storage import git_ops
 
     _, git_dir = find_git_root(root)
     paths = [".dvc/config"]
-    commit = git_ops.commit_paths(root, paths, message + "\n", tmp_dir=git_dir / STATE_DIR, skip_if_unchanged=True)
+    try:
+        commit = git_ops.commit_paths(root, paths, message + "\n", tmp_dir=git_dir / STATE_DIR,
+                                      skip_if_unchanged=True)
+    except BaseException:
+        path = root / ".dvc" / "config"
+        if previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_bytes_atomic(path, previous)
+        raise
     if commit:
         git_ops.refresh_index(root, paths)
     return commit
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    class _Raw:
+        def write(self, fobj) -> None:
+            fobj.write(data)
+
+    _write_atomic(_Raw(), path)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def add_remote(
@@ -330,11 +355,14 @@ def add_remote(
 
 def _add_locked(root: Path, name: str, url: str, *, level: str, default: bool, force: bool) -> None:
     files = config_files(root)
+    previous = _read_bytes(files[level])
     conf = _load(files[level])
     sections = _remote_sections(conf)
     if name in sections and not force:
         raise AdaptvcError(f"remote {name!r} already exists", hint=f"adaptvc remote modify {name} url {url}  (or --force)")
     section = sections.get(name, f'remote "{name}"')
+    if name in sections and level == TEAM:
+        _drop_personal_settings_of_other_kind(files[LOCAL], name, old_url=conf[section].get("url", ""), new_url=url)
     conf[section] = {"url": url}  # --force replaces the remote, options and all
     if default:
         core = next((s for s in conf.sections if s.strip().lower() == "core"), None)
@@ -344,7 +372,7 @@ def _add_locked(root: Path, name: str, url: str, *, level: str, default: bool, f
         conf[core]["remote"] = name
     _write_atomic(conf, files[level])
     if level == TEAM:
-        _team_commit(root, f"adaptvc: add DVC remote {name}" + (" (default)" if default else ""))
+        _team_commit(root, f"adaptvc: add DVC remote {name}" + (" (default)" if default else ""), previous=previous)
 
 
 def modify_remote(
@@ -401,10 +429,12 @@ def modify_remote(
 
 
 def _modify_locked(root: Path, name: str, key: str, value: str | None, *, level: str) -> None:
-    _modify_file(config_files(root)[level], name, key, value)
+    path = config_files(root)[level]
+    previous = _read_bytes(path)
+    _modify_file(path, name, key, value)
     if level == TEAM:
         verb = "unset" if value is None else "set"
-        _team_commit(root, f"adaptvc: {verb} {key} of DVC remote {name}")
+        _team_commit(root, f"adaptvc: {verb} {key} of DVC remote {name}", previous=previous)
 
 
 def _modify_file(path: Path, name: str, key: str, value: str | None) -> None:
@@ -437,7 +467,8 @@ def remove_remote(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
 def _remove_locked(root: Path, name: str) -> None:
     files = config_files(root)
     found = False
-    team_changed = False
+    previous = _read_bytes(files[TEAM])
+    # The team file first, committed, then the personal one: a failed commit leaves both.
     for level in (TEAM, LOCAL):
         conf = _load(files[level])
         changed = False
@@ -451,13 +482,30 @@ def _remove_locked(root: Path, name: str) -> None:
             if not conf[core]:
                 del conf[core]
             changed = True
+        if level == LOCAL and not found:
+            break
         if changed:
             _write_atomic(conf, files[level])
-            team_changed |= level == TEAM
+            if level == TEAM:
+                _team_commit(root, f"adaptvc: remove DVC remote {name}", previous=previous)
     if not found:
         raise RemoteNotFoundError(f"no DVC remote named {name!r} in this repository", hint="adaptvc remote list")
-    if team_changed:
-        _team_commit(root, f"adaptvc: remove DVC remote {name}")
+
+
+def _scheme(url: str) -> str:
+    return "" if _is_local_path(url) else urlparse(url).scheme.lower()
+
+
+def _drop_personal_settings_of_other_kind(local_file: Path, name: str, *, old_url: str, new_url: str) -> None:
+    # Credentials for S3 mean nothing to an SSH server (and DVC rejects the mix): when a
+    # team remote is replaced by one of another kind, the personal settings go with it.
+    if _scheme(old_url) == _scheme(new_url):
+        return
+    conf = _load(local_file)
+    section = _remote_sections(conf).get(name)
+    if section is not None:
+        del conf[section]
+        _write_atomic(conf, local_file)
 
 
 def _validate_option(url: str, key: str, value: str) -> None:
