@@ -44,6 +44,7 @@ def check_base_models(a: AdapterSource, b: AdapterSource, *, force: bool = False
     problem = ""
     if fa and fb:
         status = "match" if fa == fb else "mismatch"
+        problem = "same fingerprint"
         if fa != fb:
             problem = (
                 f"base-model fingerprints differ: {a.label} was trained on {na or '?'} ({_short(fa)}), "
@@ -55,10 +56,10 @@ def check_base_models(a: AdapterSource, b: AdapterSource, *, force: bool = False
         elif ra and rb and ra != rb:
             status, problem = "mismatch", f"base model {na!r} at different revisions: {ra} ({a.label}) vs {rb} ({b.label})"
         else:
-            status = "match"
+            status, problem = "match", "same name; no fingerprints recorded on both sides to compare"
     else:
-        status = "unknown"
-    if status == "mismatch" and not force:
+        status, problem = "unknown", "not recorded on both sides"
+    if status == "mismatch" and not force:  # `problem` is the mismatch's explanation here
         raise BaseModelMismatchError(
             f"{problem}; updates to different base models are not comparable",
             hint="if they are in fact the same weights, compare anyway with `adaptvc diff --force` "

@@ -120,7 +120,8 @@ class BaseModelCheck:
     """What each side records of its base model, and whether they agree.
 
     ``status`` is ``"match"`` (fingerprints, or names and revisions, agree), ``"unknown"``
-    (not enough recorded to tell) or ``"mismatch"`` (only reachable with ``force=True``).
+    (not enough recorded to tell) or ``"mismatch"`` (only reachable with ``force=True``);
+    ``detail`` says on what basis.
     """
 
     a: dict[str, Any]

@@ -49,8 +49,8 @@ def render_text(result: "DiffResult", top: int) -> list[str]:
     bm = s.base_model
     names = {bm.a.get("name_or_path"), bm.b.get("name_or_path")} - {None}
     base = " / ".join(sorted(names)) or "(not recorded)"
-    status = {"match": "same", "unknown": "not enough recorded to check", "mismatch": "DIFFERENT (--force)"}[bm.status]
-    lines.append(f"base model: {base}  [{status}]")
+    status = {"match": "", "unknown": "unchecked: ", "mismatch": "DIFFERENT, compared with --force: "}[bm.status]
+    lines.append(f"base model: {base}  [{status}{bm.detail}]")
     for note in result.notes:
         lines.append(f"note: {note}")
 
