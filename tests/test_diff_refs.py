@@ -96,3 +96,27 @@ def test_recorded_fingerprints_decide(versioned, tmp_path):
     with pytest.raises(BaseModelMismatchError, match="fingerprints differ"):
         check_base_models(type(a)(a.label, a.directory, a.weights, a.config, fa),
                           type(b)(b.label, b.directory, b.weights, b.config, fb))
+
+
+def test_ref_diff_imports_no_torch_and_no_dvc(versioned):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    root, _ = versioned
+    code = (
+        "import sys\n"
+        "from adaptvc.cli.main import main\n"
+        "try:\n"
+        "    main(['diff', 'task_a@v1', 'task_a@v2', '--json'])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    mods = set(proc.stderr.split())
+    for heavy in ("torch", "transformers", "peft", "dvc"):
+        assert heavy not in mods, f"diff of refs imported {heavy}"
