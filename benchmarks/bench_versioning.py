@@ -206,7 +206,9 @@ def main() -> None:
     lines = [
         f"Adapter: 7B-shaped LoRA, rank 16 on q,k,v,o_proj, 32 layers, fp16, {size / 1e6:.1f} MB. "
         f"Whole processes, median of {args.repeat} runs, warm page cache. "
-        f"Machine: {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, Python {platform.python_version()}.",
+        f"Machine: {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end (contenders alternate within one run, so compare the "
+        "ratios). adaptvc's time includes the md5 check of every byte it copies out of the cache.",
         "",
         "| operation | adaptvc | s | plain git + DVC | s | ratio (target ≤ 0.5) |",
         "|---|---|---:|---|---:|---:|",
