@@ -247,3 +247,23 @@ def test_ordinary_commits_pass(avc_repo):
     (avc_repo / "train.py").write_text("print('hi')\n")
     git(avc_repo, "add", "train.py")
     assert run_git(avc_repo, "commit", "-m", "script").returncode == 0
+
+
+def test_hooks_whose_python_is_gone_warn_on_checkout_and_refuse_commits(avc_repo):
+    hooks = avc_repo / ".git" / "hooks"
+    for name in HOOK_NAMES:
+        text = (hooks / name).read_text()
+        python = text.split("ADAPTVC_PYTHON='", 1)[1].split("'", 1)[0]
+        (hooks / name).write_text(text.replace(python, "/nonexistent/venv/bin/python"))
+    assert {s.state for s in adaptvc.hooks_status()} == {"stale"}
+
+    proc = run_git(avc_repo, "checkout", "-q", "-b", "other")
+    assert proc.returncode == 0 and "adaptvc hooks install" in proc.stderr
+    (avc_repo / "x.txt").write_text("x\n")
+    git(avc_repo, "add", "x.txt")
+    proc = run_git(avc_repo, "commit", "-m", "x")
+    assert proc.returncode != 0 and "--no-verify" in proc.stderr
+
+    adaptvc.hooks_install()  # reinstalling repairs them
+    assert {s.state for s in adaptvc.hooks_status()} == {"installed"}
+    assert run_git(avc_repo, "commit", "-m", "x").returncode == 0

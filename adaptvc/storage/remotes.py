@@ -251,7 +251,8 @@ def _store_path(value: str, root: Path, cwd: Path) -> str:
 def _refuse_credential(name: str, key: str) -> None:
     raise CredentialInTeamConfigError(
         f"{key!r} is a credential: it would be committed to git in .dvc/config for everyone to read",
-        hint=f"adaptvc remote modify {name} {key} VALUE --local   (stored in .dvc/config.local, never committed)",
+        hint=f"adaptvc remote modify {name} {key} VALUE --local   (.dvc/config.local, never committed; "
+             f"or --global: your DVC config, for every clone)",
     )
 
 
