@@ -66,9 +66,9 @@ def hooks_status(as_json: bool) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hooks_run(name: str, args: tuple[str, ...]) -> None:
     """Run one hook (called by the hook scripts with git's arguments)."""
-    from adaptvc.cli.remote_cmd import terminal_progress
+    from adaptvc.cli.output import terminal_progress
     from adaptvc.hooks.actions import run
-    from adaptvc.storage.transfer import progress_to
+    from adaptvc.progress import progress_to
 
     stdin = sys.stdin.read() if name == "pre-push" else ""
     with progress_to(terminal_progress(quiet=False)):

@@ -13,7 +13,9 @@ import sys
 import click
 
 from adaptvc import __version__
+from adaptvc.cli.output import terminal_progress
 from adaptvc.errors import AdaptvcError
+from adaptvc.progress import progress_to
 
 TRACEBACK_ENV = "ADAPTVC_TRACEBACK"
 
@@ -69,7 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     see the traceback, unless ``--traceback`` / ``ADAPTVC_TRACEBACK=1`` asks for it.
     """
     try:
-        rv = cli.main(args=argv, prog_name="adaptvc", standalone_mode=False)
+        # Transfers deep inside any command (checkout/export/diff fetching old weights
+        # on demand) draw one progress bar on a terminal; commands with --quiet or
+        # --json install their own (None) for their duration.
+        with progress_to(terminal_progress(quiet=False)):
+            rv = cli.main(args=argv, prog_name="adaptvc", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

@@ -13,7 +13,8 @@ import json
 import os
 import pathlib
 import sys
-from typing import Any
+import threading
+from typing import Any, Callable
 
 import click
 
@@ -76,3 +77,44 @@ def human_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(n)
+
+
+def terminal_progress(*, quiet: bool) -> Callable[[Any], None] | None:
+    """A transfer progress callback drawing one bar on stderr, or None when stderr is
+    not a terminal or with --quiet (then transfers print nothing extra).
+
+    The bar (tqdm, installed with dvc) is created on the first event, so commands that
+    transfer nothing pay nothing for it.
+    """
+    if quiet or not sys.stderr.isatty():
+        return None
+    lock = threading.Lock()
+    counted: dict[str, int] = {}
+    state: dict[str, Any] = {}
+
+    def bar():
+        if "bar" not in state:
+            from tqdm import tqdm
+
+            state["bar"] = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                                desc="weights", leave=False, dynamic_ncols=True)
+        return state["bar"]
+
+    def progress(event) -> None:
+        with lock:
+            b = bar()
+            if event.kind == "start" and event.nbytes:
+                b.total += event.nbytes
+                b.refresh()
+            elif event.kind == "bytes":
+                counted[event.md5] = counted.get(event.md5, 0) + event.nbytes
+                b.update(event.nbytes)
+            elif event.kind == "done":
+                # Some filesystems report no byte counts: account for the whole object.
+                missing = event.nbytes - counted.pop(event.md5, 0)
+                if missing > 0:
+                    b.update(missing)
+                if b.total and b.n >= b.total:
+                    b.close()
+
+    return progress

@@ -7,44 +7,12 @@ remote plus a DVC remote. Every command is one call into :mod:`adaptvc.api`.
 from __future__ import annotations
 
 import sys
-import threading
 
 import click
 
-from adaptvc.cli.output import emit_json, human_bytes, info, warn
+from adaptvc.cli.output import emit_json, human_bytes, info, terminal_progress, warn
 
 COMMANDS: list = []
-
-
-def terminal_progress(*, quiet: bool):
-    """A transfer progress callback drawing one bar on stderr, or None when stderr is
-    not a terminal or with --quiet (then transfers print nothing extra)."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm  # installed with dvc
-
-    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-               desc="weights", leave=False, dynamic_ncols=True)
-    lock = threading.Lock()
-    counted: dict[str, int] = {}
-
-    def progress(event) -> None:
-        with lock:
-            if event.kind == "start" and event.nbytes:
-                bar.total += event.nbytes
-                bar.refresh()
-            elif event.kind == "bytes":
-                counted[event.md5] = counted.get(event.md5, 0) + event.nbytes
-                bar.update(event.nbytes)
-            elif event.kind == "done":
-                # Some filesystems report no byte counts: account for the whole object.
-                missing = event.nbytes - counted.pop(event.md5, 0)
-                if missing > 0:
-                    bar.update(missing)
-                if bar.total and bar.n >= bar.total:
-                    bar.close()
-
-    return progress
 
 
 @click.group("remote")
@@ -136,7 +104,7 @@ def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
     If any upload fails, nothing is pushed to git.
     """
     from adaptvc import api
-    from adaptvc.storage.transfer import progress_to
+    from adaptvc.progress import progress_to
 
     with progress_to(terminal_progress(quiet=quiet or as_json)):
         result = api.push(list(refs), remote=remote, git_remote=None if no_git else git_remote, jobs=jobs)
@@ -164,7 +132,7 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
     Older versions are fetched when something needs them (checkout, export, diff).
     """
     from adaptvc import api
-    from adaptvc.storage.transfer import progress_to
+    from adaptvc.progress import progress_to
 
     with progress_to(terminal_progress(quiet=quiet or as_json)):
         result = api.pull(remote=remote, git_remote=None if no_git else git_remote)
@@ -191,7 +159,7 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
 def clone(url, directory, remote, no_hooks, quiet, as_json) -> None:
     """git clone URL [DIRECTORY], then fetch the newest version of every adapter."""
     from adaptvc import api
-    from adaptvc.storage.transfer import progress_to
+    from adaptvc.progress import progress_to
 
     with progress_to(terminal_progress(quiet=quiet or as_json)):
         result = api.clone(url, directory, remote=remote, hooks=not no_hooks)

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Iterator
 from fsspec.callbacks import Callback
 
 from adaptvc.errors import AdaptvcError, ObjectMissingError, RemoteError, RemoteNotFoundError
+from adaptvc.progress import ProgressCallback, TransferEvent, default_progress, progress_to  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -42,25 +43,6 @@ logger = logging.getLogger(__name__)
 _ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "azure", "az", "abfs", "oss"})
 _CHUNK = 1 << 20
 DEFAULT_JOBS = 4
-
-
-@dataclass(frozen=True)
-class TransferEvent:
-    """One progress report. ``kind`` is ``"start"`` (``nbytes`` = the object's size, or 0
-    when unknown), ``"bytes"`` (``nbytes`` more were moved) or ``"done"``."""
-
-    kind: str
-    md5: str
-    nbytes: int = 0
-
-
-ProgressCallback = Callable[[TransferEvent], None]
-
-# The progress callback used when a caller passes none (e.g. the fetch that `checkout`
-# triggers deep inside the core): the CLI sets it for the duration of a command.
-_DEFAULT_PROGRESS: contextvars.ContextVar[ProgressCallback | None] = contextvars.ContextVar(
-    "adaptvc_transfer_progress", default=None
-)
 
 
 # The DVC remote used when a caller names none (e.g. `adaptvc pull --remote R` makes the
@@ -76,20 +58,6 @@ def use_remote(name: str | None) -> Iterator[None]:
         yield
     finally:
         _DEFAULT_REMOTE.reset(token)
-
-
-def default_progress() -> ProgressCallback | None:
-    return _DEFAULT_PROGRESS.get()
-
-
-@contextlib.contextmanager
-def progress_to(callback: ProgressCallback | None) -> Iterator[None]:
-    """Report every transfer in this block to ``callback`` (unless a call passes its own)."""
-    token = _DEFAULT_PROGRESS.set(callback)
-    try:
-        yield
-    finally:
-        _DEFAULT_PROGRESS.reset(token)
 
 
 @dataclass(frozen=True)
