@@ -124,6 +124,33 @@ def test_base_model_mismatch_exits_1_and_force_compares(tmp_path):
     assert json.loads(forced.stdout)["summary"]["base_model"]["status"] == "mismatch"
 
 
+def _base_model_dir(path, hidden):
+    """A local base model: a config.json and a safetensors header are all a fingerprint reads."""
+    from safetensors.numpy import save_file
+
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": hidden}))
+    save_file({"model.embed_tokens.weight": np.zeros((4, hidden), dtype=np.float32)}, str(path / "model.safetensors"))
+    return path
+
+
+def test_plain_directories_are_checked_by_base_model_fingerprint(tmp_path):
+    rng = np.random.default_rng(3)
+    base = tmp_path / "base"
+    _base_model_dir(base, 8)
+    a = write_adapter(tmp_path / "a", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(base)})
+    b = write_adapter(tmp_path / "b", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(base)})
+    same = run_cli("diff", str(a), str(b), "--json")
+    assert same.returncode == 0, same.stderr
+    check = json.loads(same.stdout)["summary"]["base_model"]
+    assert check["status"] == "match" and check["detail"] == "same fingerprint"
+    other = _base_model_dir(tmp_path / "other", 16)
+    c = write_adapter(tmp_path / "c", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(other)})
+    proc = run_cli("diff", str(a), str(c))
+    assert proc.returncode == 1
+    assert "fingerprints differ" in proc.stderr
+
+
 def test_missing_directory_and_usage_errors(tmp_path):
     proc = run_cli("diff", str(tmp_path / "nope"), str(tmp_path / "nope2"))
     assert proc.returncode == 1 and proc.stderr.startswith("Error: ")

@@ -154,6 +154,6 @@ def diff_sources(
         base_model=base_check,
     )
     return DiffResult(
-        a=a.label, b=b.label, path_a=str(a.directory), path_b=str(b.directory), config=config,
+        a=a.label, b=b.label, origin_a=a.origin, origin_b=b.origin, config=config,
         modules=tuple(modules), tensors=tuple(tensors), summary=summary, notes=tuple(notes),
     )

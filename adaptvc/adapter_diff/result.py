@@ -187,7 +187,8 @@ class DiffResult:
 
     Attributes:
         a, b: the refs or directories as given.
-        path_a, path_b: the adapter directories that were read.
+        origin_a, origin_b: where each side was read from, for people (a directory, or
+            "saved version <id>: <message>").
         config: changed config keys → ``(old, new)`` (a key one side lacks is None there).
         modules: per-module comparison of the effective updates ΔW, in module order.
         tensors: elementwise comparison of the other tensors.
@@ -196,8 +197,8 @@ class DiffResult:
 
     a: str
     b: str
-    path_a: str
-    path_b: str
+    origin_a: str
+    origin_b: str
     config: dict[str, tuple[Any, Any]]
     modules: tuple[ModuleDiff, ...]
     tensors: tuple[TensorDiff, ...]

@@ -25,6 +25,7 @@ class AdapterSource:
 
     Attributes:
         label: what the user typed (a ref or a path), echoed in the result.
+        origin: where it was read from, for people.
         directory: the adapter directory (for a saved version: its place in the repo).
         weights: the safetensors file to read (for a saved version, possibly the DVC
             cache object itself, which is read in place).
@@ -39,6 +40,7 @@ class AdapterSource:
     weights: Path
     config: dict[str, Any]
     base_model: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""  # for people: the directory, or "saved version <id>: <message>"
 
 
 def _base_from_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -66,8 +68,12 @@ def directory_source(path: str | os.PathLike[str], *, label: str | None = None) 
             path=str(directory),
             hint=f"adaptvc convert {directory}",
         )
+    # The same link `save` records: with a fingerprint when the base model is on disk, so
+    # a workspace or a plain directory is checked as strictly as a saved version.
+    from adaptvc.versioning.base_model import base_model_link
+
     return AdapterSource(label=label or str(path), directory=directory, weights=weights, config=config,
-                         base_model=_base_from_config(config))
+                         base_model=base_model_link(config).to_dict(), origin=str(directory))
 
 
 def resolve_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterSource:
@@ -118,7 +124,8 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
     # `save --base-model` may have recorded another name than the config's; both name it.
     base["config_name"] = config.get("base_model_name_or_path")
     return AdapterSource(label=ref, directory=directory, weights=adapter_repo.dvc_cache.object_path(version.id),
-                         config=config, base_model=base)
+                         config=config, base_model=base,
+                         origin=f"saved version {version.id[:12]}: {version.message.splitlines()[0] if version.message else ''}")
 
 
 def workspace_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterSource:

@@ -45,7 +45,7 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 def render_text(result: "DiffResult", top: int) -> list[str]:
     """The human report, as lines."""
     s = result.summary
-    lines = [f"a: {result.a}  ({result.path_a})", f"b: {result.b}  ({result.path_b})"]
+    lines = [f"a: {result.a}  ({result.origin_a})", f"b: {result.b}  ({result.origin_b})"]
     bm = s.base_model
     names = {bm.a.get("name_or_path"), bm.b.get("name_or_path")} - {None}
     base = " / ".join(sorted(names)) or "(not recorded)"
