@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import logging
 import os
 import secrets
@@ -35,13 +34,13 @@ from typing import Any, Callable, Iterable, Iterator
 from fsspec.callbacks import Callback
 
 from adaptvc.errors import AdaptvcError, ObjectMissingError, RemoteError, RemoteNotFoundError
+from adaptvc.storage.dvc_cache import DvcCache, file_md5
 from adaptvc.progress import ProgressCallback, TransferEvent, default_progress, progress_to  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
 # Object stores publish an uploaded object only once it is complete.
 _ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "azure", "az", "abfs", "oss"})
-_CHUNK = 1 << 20
 DEFAULT_JOBS = 4
 
 
@@ -92,25 +91,6 @@ def _dvc_config(root: Path):
         return Config(dvc_dir=str(root / ".dvc"))
     except Exception as exc:  # dvc.config.ConfigError and friends
         raise AdaptvcError(f"cannot read the DVC config: {exc}", hint="dvc config --list") from None
-
-
-def local_cache_dir(root: Path, config=None) -> Path:
-    """The DVC cache directory (``cache.dir`` or ``.dvc/cache``)."""
-    config = config if config is not None else _dvc_config(root)
-    configured = config.get("cache", {}).get("dir")
-    return Path(configured) if configured else root / ".dvc" / "cache"
-
-
-def cache_object_path(cache_dir: Path, md5: str) -> Path:
-    return cache_dir / "files" / "md5" / md5[:2] / md5[2:]
-
-
-def file_md5(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fobj:
-        while chunk := fobj.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- the remote --------------------------------------------------------------------------
@@ -273,17 +253,17 @@ def push_objects(
     store = RemoteStore(root, remote)
     there = store.existing(wanted)
     todo = [m for m in wanted if m not in there]
-    cache = local_cache_dir(root, store.config)
+    cache = DvcCache.for_repo(root)
     moved: list[str] = []
     nbytes = 0
     lock = threading.Lock()
 
     def work(md5: str) -> None:
         nonlocal nbytes
-        local = cache_object_path(cache, md5)
+        local = cache.object_path(md5)
         if not local.is_file():
             raise ObjectMissingError(f"not in the local DVC cache ({local})", md5s=(md5,))
-        if file_md5(local) != md5:
+        if file_md5(local)[0] != md5:
             raise AdaptvcError(f"the local DVC cache holds a damaged copy ({local})",
                                hint="dvc cache migrate / re-save the adapter")
         size = local.stat().st_size
@@ -327,9 +307,8 @@ def fetch_objects(
     progress = progress if progress is not None else default_progress()
     start = time.perf_counter()
     wanted = sorted(set(md5s))
-    config = _dvc_config(root)
-    cache = local_cache_dir(root, config)
-    present = {m for m in wanted if cache_object_path(cache, m).is_file()}
+    cache = DvcCache.for_repo(root)
+    present = {m for m in wanted if cache.has(m)}
     todo = [m for m in wanted if m not in present]
     if not todo:
         return TransferResult("fetch", remote or "", (), tuple(present), {}, 0, time.perf_counter() - start)
@@ -343,14 +322,14 @@ def fetch_objects(
         nonlocal nbytes
         if md5 not in on_remote:
             raise ObjectMissingError(f"not on DVC remote {store.name!r}", md5s=(md5,))
-        final = cache_object_path(cache, md5)
+        final = cache.object_path(md5)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f".{secrets.token_urlsafe(16)}.tmp"
         if progress:
             progress(TransferEvent("start", md5, 0))
         try:
             store.download(md5, tmp, _Callback(md5, progress))
-            actual = file_md5(tmp)
+            actual, _ = file_md5(tmp)
             if actual != md5:
                 raise RemoteError(f"the copy on DVC remote {store.name!r} is damaged (its MD5 is {actual})",
                                   hint=f"push it again from a machine that has it: dvc push -r {store.name}")
