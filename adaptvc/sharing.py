@@ -350,15 +350,41 @@ def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
         if branch is None:
             raise RemoteError("HEAD is detached: there is no branch to pull", hint="git switch BRANCH")
         skip = {SKIP_HOOKS_ENV: "post-merge,post-checkout"}  # we sync the workspace below
-        proc = _git(r.root, "pull", "--ff-only", "--tags", "--no-rebase", git_remote, branch, env=skip, check=False)
+        # The branch first and the tags apart: a version tag that two clones both minted
+        # (task_a@v3) makes `git fetch --tags` fail with "would clobber existing tag",
+        # which must not stop the pull (versions are addressed by id, never by tag).
+        proc = _git(r.root, "pull", "--ff-only", "--no-tags", "--no-rebase", git_remote, branch, env=skip,
+                    check=False)
         if proc.returncode != 0:
             text = (proc.stderr or proc.stdout).strip()
             hint = f"git pull --no-rebase {git_remote} {branch}   (merges; manifests merge by themselves), then adaptvc pull"
             raise RemoteError(f"git pull from {git_remote} failed: {text}", hint=hint)
+        tag_warnings = _fetch_tags(r.root, git_remote)
+    else:
+        tag_warnings = []
     new = head_commit(r.root)
     with use_remote(remote):
         sync = sync_workspace(AdapterRepo.open(r.root))
+    if tag_warnings:
+        sync = SyncResult(sync.updated, sync.unchanged, tuple(tag_warnings) + sync.warnings)
     return PullResult(git_remote, branch, old, new, sync)
+
+
+def _fetch_tags(root: Path, git_remote: str) -> list[str]:
+    """``git fetch --tags``; a tag that would clobber a local one of the same name (the
+    same ``vN`` minted in two clones) is a warning, and so is any other failure: the
+    branch has been pulled by then and the tags are a convenience."""
+    proc = _git(root, "fetch", "--tags", "--no-recurse-submodules", git_remote, check=False)
+    if proc.returncode == 0:
+        return []
+    text = (proc.stderr or proc.stdout).strip()
+    clobbered = [line for line in text.splitlines() if "would clobber existing tag" in line]
+    if clobbered:
+        names = sorted({line.split("->")[-1].split("(")[0].strip() for line in clobbered})
+        return [f"kept your tag{'s' if len(names) > 1 else ''} {', '.join(names)}: {git_remote} has "
+                f"{'tags' if len(names) > 1 else 'a tag'} of the same name on another version (the same vN "
+                "was saved in two clones); both versions are in the manifest, addressed by id (adaptvc log)"]
+    return [f"could not fetch the version tags from {git_remote}: {text}"]
 
 
 # --- clone --------------------------------------------------------------------------------

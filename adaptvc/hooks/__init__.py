@@ -1,7 +1,7 @@
 """Installing adaptvc's git hooks next to the user's own.
 
-adaptvc installs four hooks (what each does is in :mod:`adaptvc.hooks.actions`):
-``post-checkout``, ``post-merge``, ``pre-push`` and ``pre-commit``. Each is a small
+adaptvc installs five hooks (what each does is in :mod:`adaptvc.hooks.actions`):
+``post-checkout``, ``post-merge``, ``post-rewrite``, ``pre-push`` and ``pre-commit``. Each is a small
 shell script (``hook.sh.in``) that runs ``<python> -m adaptvc hooks run NAME`` with the
 interpreter that installed it, so hooks work from a virtual environment that is not
 activated.
@@ -25,7 +25,7 @@ from typing import Any
 
 from adaptvc.errors import AdaptvcError, NotARepositoryError
 
-HOOK_NAMES = ("post-checkout", "post-merge", "pre-push", "pre-commit")
+HOOK_NAMES = ("post-checkout", "post-merge", "post-rewrite", "pre-push", "pre-commit")
 MARKER = "adaptvc-managed git hook"
 CHAINED_SUFFIX = ".pre-adaptvc"
 

@@ -3,6 +3,8 @@
 - ``post-checkout`` (branch checkouts) and ``post-merge``: make each adapter's weights
   match the checked-out ``.dvc`` pointer, from the cache or fetched from the DVC remote.
   Problems are warnings naming the version and the fix; these hooks never fail.
+- ``post-merge`` and ``post-rewrite`` (after a rebase) first repair a pointer and config
+  that git took from two different versions (:mod:`adaptvc.versioning.merge`).
 - ``pre-push``: upload the weights of the versions in the commits and tags being pushed
   (those the remote side does not already have); refuse the push if that fails.
 - ``pre-commit``: refuse adapter weight files staged into git, and staged ``.dvc``
@@ -34,8 +36,8 @@ class HookOutcome:
 
 def run(name: str, args: list[str], *, repo: str | os.PathLike[str] = ".", stdin: str = "") -> HookOutcome:
     """Run hook ``name`` with git's arguments (and, for pre-push, git's stdin)."""
-    handlers = {"post-checkout": post_checkout, "post-merge": post_merge, "pre-push": pre_push,
-                "pre-commit": pre_commit}
+    handlers = {"post-checkout": post_checkout, "post-merge": post_merge, "post-rewrite": post_rewrite,
+                "pre-push": pre_push, "pre-commit": pre_commit}
     if name not in handlers:
         raise AdaptvcError(f"unknown hook {name!r}; adaptvc has: {', '.join(handlers)}")
     return handlers[name](Path(repo), args, stdin)
@@ -74,8 +76,42 @@ def post_checkout(root: Path, args: list[str], stdin: str) -> HookOutcome:
     return _sync(root)
 
 
+def _repair_then_sync(root: Path, rewritten: dict[str, str] | None) -> HookOutcome:
+    # First make each adapter's pointer and config one version again, should git have
+    # taken them from different versions (adaptvc.versioning.merge); then the weights follow.
+    from adaptvc.versioning.merge import repair_merge
+
+    repo = _open(root)
+    repaired: tuple[str, ...] = ()
+    if repo is not None:
+        try:
+            repaired = tuple(f"adaptvc: {m}" for m in repair_merge(repo, rewritten).messages)
+        except AdaptvcError as exc:  # never fail a merge
+            repaired = (f"Warning: adaptvc could not check the merged adapter files: {exc.message}",)
+    outcome = _sync(root)
+    return HookOutcome(outcome.exit_code, repaired + outcome.messages)
+
+
 def post_merge(root: Path, args: list[str], stdin: str) -> HookOutcome:
-    return _sync(root)
+    return _repair_then_sync(root, None)
+
+
+def post_rewrite(root: Path, args: list[str], stdin: str) -> HookOutcome:
+    # args: "rebase" or "amend"; stdin: "<old> <new>" per rewritten commit. An amend
+    # commits what the user staged: nothing for adaptvc to repair or sync.
+    if not args or args[0] != "rebase":
+        return HookOutcome()
+    rewritten = {}
+    for line in stdin.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            rewritten[parts[1]] = parts[0]
+    if not rewritten:  # an older `adaptvc hooks run` that did not pass stdin on: the rebased tip
+        orig = subprocess.run(["git", "rev-parse", "-q", "--verify", "ORIG_HEAD", "HEAD"], cwd=root,
+                              capture_output=True, text=True).stdout.split()
+        if len(orig) == 2:
+            rewritten = {orig[1]: orig[0]}
+    return _repair_then_sync(root, rewritten)
 
 
 def pre_push(root: Path, args: list[str], stdin: str) -> HookOutcome:

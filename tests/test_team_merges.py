@@ -1,0 +1,129 @@
+"""Merges and rebases of branches that saved versions, driven by real git with adaptvc's
+hooks installed: the pointer and config in the result are always one version's pair,
+and pulling after two clones minted the same vN still works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import adaptvc
+from adaptvc.storage.dvc_cache import file_md5
+from tests.conftest import run_cli
+from tests.versioning_helpers import _initialised_template, avc_repo, dvc, git, write_adapter  # noqa: F401
+
+A = "adapters/task_a"
+
+
+def _pair_is_one_version(root: Path) -> str:
+    """The ref of the version whose weights *and* config the workspace holds (asserts one does)."""
+    config = json.loads((root / A / "adapter_config.json").read_text())
+    pointer_md5 = (root / A / "adapter_model.safetensors.dvc").read_text().split("md5: ")[1].split()[0]
+    assert file_md5(root / A / "adapter_model.safetensors")[0] == pointer_md5
+    status = adaptvc.status(repo=root)[0]
+    assert status.state == "clean", status
+    assert status.version.id == pointer_md5 and status.version.peft.r == config["r"]
+    return status.version.ref
+
+
+def _merge_r8_into_weights_only(root: Path):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="base")
+    git(root, "checkout", "-q", "-b", "side")
+    write_adapter(A, 2, config={"r": 8})  # the config changes on this side only
+    r8 = adaptvc.save(adapter="task_a", message="rank 8")
+    git(root, "checkout", "-q", "main")
+    write_adapter(A, 1)  # new weights, same config
+    ours = adaptvc.save(adapter="task_a", message="more epochs")
+    return ours, r8
+
+
+def test_merge_keeps_pointer_and_config_of_one_version(avc_repo):
+    ours, r8 = _merge_r8_into_weights_only(avc_repo)
+    proc = subprocess.run(["git", "merge", "--no-edit", "side"], cwd=avc_repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "kept task_a@v3 whole" in proc.stderr
+    # without the repair git took side's r=8 config next to our r=4 weights
+    assert _pair_is_one_version(avc_repo) == ours.ref == "task_a@v3"
+    assert git(avc_repo, "status", "--porcelain") == ""
+    head = git(avc_repo, "show", "HEAD:" + A + "/adapter_config.json")
+    assert json.loads(head)["r"] == 4  # the branch itself is coherent, not just the workspace
+    assert dvc(avc_repo, "status").stdout.strip().startswith(("Data and pipelines are up to date", ""))
+    assert "modified" not in dvc(avc_repo, "status").stdout
+    for v in adaptvc.log("task_a"):
+        adaptvc.checkout(v.ref)
+        assert _pair_is_one_version(avc_repo) == v.ref
+    assert {v.ref for v in adaptvc.log("task_a")} == {"task_a@v1", "task_a@v2", "task_a@v3"}
+
+
+def test_merge_does_not_undo_a_config_the_user_committed(avc_repo):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="base")
+    git(avc_repo, "checkout", "-q", "-b", "side")
+    write_adapter(A, 2)
+    adaptvc.save(adapter="task_a", message="side weights")
+    git(avc_repo, "checkout", "-q", "main")
+    cfg = json.loads((avc_repo / A / "adapter_config.json").read_text())
+    cfg["lora_dropout"] = 0.1  # committed by hand, not a saved version
+    (avc_repo / A / "adapter_config.json").write_text(json.dumps(cfg))
+    git(avc_repo, "commit", "-q", "-am", "dropout by hand")
+    git(avc_repo, "merge", "-q", "--no-edit", "side")
+    assert json.loads((avc_repo / A / "adapter_config.json").read_text())["lora_dropout"] == 0.1
+    assert git(avc_repo, "log", "-1", "--format=%s").startswith("Merge")  # no fix-up commit
+
+
+def _clone(bare: Path, where: Path, cache: Path) -> Path:
+    git(where.parent, "clone", "-q", str(bare), where.name)
+    run_cli("init", cwd=where, check=True)  # per clone: merge driver and hooks
+    (where / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
+    return where
+
+
+def _two_clones(root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    cache = tmp_path / "shared-dvc-cache"  # stands in for a DVC remote
+    (root / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="base")
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(root), str(bare))
+    return _clone(bare, tmp_path / "alice", cache), _clone(bare, tmp_path / "bob", cache)
+
+
+def test_pull_rebase_keeps_the_replayed_version_whole(avc_repo, tmp_path):
+    alice, bob = _two_clones(avc_repo, tmp_path)
+    write_adapter(alice / A, 1)
+    adaptvc.save(adapter="task_a", message="alice: weights", repo=alice)
+    git(alice, "push", "-q", "--no-verify", "origin", "main")
+    write_adapter(bob / A, 2, config={"r": 8})
+    vb = adaptvc.save(adapter="task_a", message="bob: rank 8", repo=bob)
+    proc = subprocess.run(["git", "pull", "--rebase", "origin", "main"], cwd=bob, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    # the replay kept alice's pointer (the driver's "ours" is upstream in a rebase) and
+    # bob's config; the post-rewrite hook put bob's version back together
+    assert _pair_is_one_version(bob) == vb.ref and adaptvc.status(repo=bob)[0].version.id == vb.id
+    assert git(bob, "status", "--porcelain") == ""
+    assert len(adaptvc.log("task_a", repo=bob)) == 3
+
+
+def test_pull_after_both_clones_minted_the_same_vn(avc_repo, tmp_path):
+    alice, bob = _two_clones(avc_repo, tmp_path)
+    write_adapter(alice / A, 1)
+    adaptvc.save(adapter="task_a", message="alice", repo=alice)
+    git(alice, "push", "-q", "--no-verify", "--follow-tags", "origin", "main")
+    write_adapter(bob / A, 2)
+    vb = adaptvc.save(adapter="task_a", message="bob", repo=bob)  # task_a@v2 too
+    git(bob, "pull", "-q", "--no-rebase", "--no-edit", "--no-tags", "origin", "main")
+    git(bob, "push", "-q", "--no-verify", "origin", "main")
+    git(alice, "pull", "-q", "--ff-only", "--no-tags", "origin", "main")
+    write_adapter(alice / A, 3)
+    assert adaptvc.save(adapter="task_a", message="alice again", repo=alice).ref == "task_a@v3"
+    git(alice, "push", "-q", "--no-verify", "--follow-tags", "origin", "main")
+    # `git fetch --tags` would fail here ("would clobber existing tag" task_a@v2)
+    proc = run_cli("pull", cwd=bob)
+    assert proc.returncode == 0, proc.stderr
+    assert "task_a@v2" in proc.stderr and "clobber" not in proc.stdout
+    assert git(bob, "rev-parse", "HEAD") == git(bob, "rev-parse", "origin/main")
+    assert git(bob, "rev-parse", "task_a@v2^{commit}").strip() == vb.commit  # bob's tag kept
+    assert git(bob, "rev-parse", "-q", "--verify", "task_a@v3").strip()  # the new tag arrived
+    assert adaptvc.status(repo=bob)[0].state == "clean"
