@@ -11,9 +11,9 @@ from adaptvc.cli.output import emit_json, info
 @click.command("convert")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--keep-bin", is_flag=True, help="Keep adapter_model.bin next to the new file (default: remove it).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def convert_command(directory: str, keep_bin: bool, as_json: bool) -> None:
-    """Convert the legacy adapter_model.bin in DIRECTORY to safetensors.
+    """Convert a legacy adapter_model.bin to safetensors.
 
     The pickle is read with torch's restricted loader (weights_only): one that would
     run code is refused. The new adapter_model.safetensors holds the same tensors

@@ -45,7 +45,8 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 def render_text(result: "DiffResult", top: int) -> list[str]:
     """The human report, as lines."""
     s = result.summary
-    lines = [f"a: {result.a}  ({result.origin_a})", f"b: {result.b}  ({result.origin_b})"]
+    lines = [f"{side}: {name}" + ("" if str(origin) == str(name) else f"  ({origin})")
+             for side, name, origin in (("a", result.a, result.origin_a), ("b", result.b, result.origin_b))]
     bm = s.base_model
     names = {bm.a.get("name_or_path"), bm.b.get("name_or_path")} - {None}
     base = " / ".join(sorted(names)) or "(not recorded)"
@@ -71,13 +72,18 @@ def render_text(result: "DiffResult", top: int) -> list[str]:
         f"  total  ‖ΔW_a‖ {_g(s.norm_a)}  ‖ΔW_b‖ {_g(s.norm_b)}  ‖ΔW_b−ΔW_a‖ {_g(s.delta_norm)}"
         f"  relative {_pct(s.relative)}  cosine {_g(s.cosine, 6)}"
     )
-    ranked = result.top(top)
+    # Unchanged modules would only pad the ranking with 0% rows: list the changed ones
+    # and count the rest.
+    ranked = [m for m in result.top(top) if m.delta_norm > 0]
+    unchanged = sum(1 for m in result.modules if m.delta_norm == 0)
     if ranked:
         lines.append("")
         lines.append(f"top {len(ranked)} of {len(result.modules)} modules by relative change:")
         rows = [(m.module, _g(m.norm_a), _g(m.norm_b), _g(m.delta_norm), _pct(m.relative), _g(m.cosine, 6),
                  str(m.rank_a) if m.rank_a == m.rank_b else f"{m.rank_a}->{m.rank_b}") for m in ranked]
         lines += _table(rows, ("module", "‖ΔW_a‖", "‖ΔW_b‖", "‖Δ‖", "relative", "cosine", "r"))
+        if unchanged:
+            lines.append(f"  ({unchanged} other module{'s' if unchanged != 1 else ''} unchanged)")
     for title, items in (("added modules", s.modules_added), ("removed modules", s.modules_removed)):
         if items:
             lines.append("")
@@ -118,14 +124,14 @@ def _single_threaded_blas() -> None:
 @click.command("diff")
 @click.argument("ref_a", metavar="REF_A")
 @click.argument("ref_b", metavar="[REF_B]", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a, b, config, modules, tensors, summary).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text (a, b, config, modules, tensors, summary).")
 @click.option("--top", "top", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many modules to list, by relative change.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE.png",
               help="Also write a heatmap of relative change (layers x module types); needs adaptvc[plot].")
-@click.option("--force", is_flag=True, help="Compare even if the adapters were trained on different base models.")
+@click.option("--force", "-f", is_flag=True, help="Compare even if the adapters were trained on different base models.")
 def diff_command(ref_a: str, ref_b: str | None, as_json: bool, top: int, plot_path: str | None, force: bool) -> None:
-    """Show what changed between two adapters, layer by layer, without the base model.
+    """Compare two adapters layer by layer, without the base model.
 
     REF_A and REF_B are refs (task_a@v2, task_a@<alias>, ...) or directories in PEFT
     format; REF_B defaults to the workspace (unsaved) state of REF_A's adapter. Compares
@@ -141,6 +147,12 @@ def diff_command(ref_a: str, ref_b: str | None, as_json: bool, top: int, plot_pa
       adaptvc diff runs/a runs/b --json | jq '.summary.relative'
       adaptvc diff task_a@v1 task_a@v5 --top 5 --plot change.png
     """
+    if plot_path:
+        # Checked before the diff runs, so that a typo in the path does not cost the
+        # computed result (the plot is written before the report is printed).
+        parent = os.path.dirname(os.path.abspath(plot_path))
+        if not os.path.isdir(parent):
+            raise click.BadParameter(f"{parent} is not a directory (create it first)", param_hint="'--plot'")
     _single_threaded_blas()
     result = api.diff(ref_a, ref_b, force=force)
     if plot_path:

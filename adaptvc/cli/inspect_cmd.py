@@ -10,16 +10,16 @@ from adaptvc.cli.output import emit_json, human_bytes, human_count
 
 @click.command("inspect")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def inspect_command(directory: str, as_json: bool) -> None:
-    """Summarise the PEFT adapter in DIRECTORY.
+    """Summarise the PEFT adapter in DIRECTORY, without torch.
 
     Reads adapter_config.json and the safetensors header only (no tensor data, no
     torch): PEFT type, rank, alpha, target modules, base model, tensor and parameter
     counts, size and dtypes.
 
     \b
-    Example:
+    Examples:
       adaptvc inspect adapters/task_a
       adaptvc inspect outputs/checkpoint-500 --json | jq .r
     """

@@ -35,7 +35,17 @@ def remote() -> None:
 @click.option("--local", is_flag=True, help="A personal remote in .dvc/config.local (not committed).")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing remote of that name.")
 def remote_add(name: str, url: str, default: bool, local: bool, force: bool) -> None:
-    """Add a DVC remote NAME at URL (a directory, s3://, ssh://...)."""
+    """Add a DVC remote NAME at URL for the weights.
+
+    URL is a directory, s3://bucket/path, ssh://host/path, ... The remote goes to
+    .dvc/config, committed by adaptvc (only that file), so teammates get it with git;
+    --local keeps it personal.
+
+    \b
+    Examples:
+      adaptvc remote add storage /mnt/team/adapter-store --default
+      adaptvc remote add storage s3://team-bucket/adapters --default --force
+    """
     from adaptvc import api
 
     r = api.remote_add(name, url, default=default, local=local, force=force)
@@ -44,14 +54,26 @@ def remote_add(name: str, url: str, default: bool, local: bool, force: bool) -> 
 
 
 @remote.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of remotes (secrets masked).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text (secrets masked).")
 def remote_list(as_json: bool) -> None:
-    """List the remotes: NAME<TAB>URL[<TAB>(default)], like `dvc remote list`."""
+    """List the DVC remotes.
+
+    One line per remote, NAME<TAB>URL[<TAB>(default)], like `dvc remote list`;
+    --json adds each remote's level (repo, local, global) and options, secrets masked.
+
+    \b
+    Examples:
+      adaptvc remote list
+      adaptvc remote list --json | jq '.[] | select(.default) | .url'
+    """
     from adaptvc import api
 
     remotes = api.remote_list()
     if as_json:
         emit_json([r.to_dict() for r in remotes])
+        return
+    if not remotes:
+        info("No DVC remotes yet. Add one: adaptvc remote add NAME URL --default")
         return
     for r in remotes:
         click.echo(f"{r.name}\t{r.url}" + ("\t(default)" if r.default else ""))
@@ -60,7 +82,15 @@ def remote_list(as_json: bool) -> None:
 @remote.command("remove")
 @click.argument("name")
 def remote_remove(name: str) -> None:
-    """Remove the remote NAME (team and personal settings)."""
+    """Remove the DVC remote NAME.
+
+    Both its team settings (.dvc/config, committed) and your personal ones
+    (.dvc/config.local) go; the objects already uploaded stay where they are.
+
+    \b
+    Example:
+      adaptvc remote remove old-storage
+    """
     from adaptvc import api
 
     api.remote_remove(name)
@@ -76,7 +106,18 @@ def remote_remove(name: str) -> None:
               help="Write to your DVC global config: applies to remote NAME in every clone.")
 @click.option("-u", "--unset", is_flag=True, help="Remove the option instead of setting it.")
 def remote_modify(name: str, key: str, value: str | None, local: bool, global_: bool, unset: bool) -> None:
-    """Set option KEY of remote NAME to VALUE (credentials need --local or --global)."""
+    """Set option KEY of the DVC remote NAME to VALUE.
+
+    Options are DVC's (url, endpointurl, region, user, port, ...). Credentials
+    (access keys, passwords) are refused in the committed .dvc/config: pass --local
+    (this clone) or --global (every clone).
+
+    \b
+    Examples:
+      adaptvc remote modify storage endpointurl http://127.0.0.1:9000
+      adaptvc remote modify storage secret_access_key ... --local
+      adaptvc remote modify storage region --unset
+    """
     from adaptvc import api
 
     if value is None and not unset:
@@ -95,13 +136,20 @@ def remote_modify(name: str, key: str, value: str | None, local: bool, global_: 
 @click.option("--no-git", is_flag=True, help="Upload the weights only; push nothing to git.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), help="Parallel uploads (default 4).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print what was pushed as one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
-    """Upload weights to the DVC remote, then push the branch and version tags to git.
+    """Upload weights to the DVC remote, then push to git.
 
-    REFS (task_a@v3, task_a) limit the upload to those versions; by default every
+    Pushes the current branch and its version tags to the git remote once the weights
+    are uploaded. REFS (task_a@v3, task_a) limit the upload to those versions; by default every
     version in the current commit's manifests that the DVC remote lacks is uploaded.
     If any upload fails, nothing is pushed to git.
+
+    \b
+    Examples:
+      adaptvc push
+      adaptvc push task_a@v3 --no-git          # only v3's weights, no git push
+      adaptvc push -r backup --git-remote upstream
     """
     from adaptvc import api
     from adaptvc.progress import progress_to
@@ -125,11 +173,18 @@ def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
 @click.option("--git-remote", default="origin", show_default=True, help="Git remote to fast-forward from.")
 @click.option("--no-git", is_flag=True, help="Only fetch the weights the workspace needs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print what was pulled as one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def pull(remote, git_remote, no_git, quiet, as_json) -> None:
-    """Fast-forward the branch and tags from git, then fetch the weights the workspace needs.
+    """Update the branch from git, then fetch the weights needed.
 
-    Older versions are fetched when something needs them (checkout, export, diff).
+    Fast-forwards the current branch and fetches version tags from the git remote, then
+    downloads the weights of the version each adapter directory is at. Older versions
+    are fetched when something needs them (checkout, export, diff).
+
+    \b
+    Examples:
+      adaptvc pull
+      adaptvc pull --no-git                   # only the weights the workspace needs
     """
     from adaptvc import api
     from adaptvc.progress import progress_to
@@ -155,9 +210,19 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
 @click.option("-r", "--remote", "remote", help="DVC remote for the weights (default: the default remote).")
 @click.option("--no-hooks", is_flag=True, help="Do not install adaptvc's git hooks in the clone.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def clone(url, directory, remote, no_hooks, quiet, as_json) -> None:
-    """git clone URL [DIRECTORY], then fetch the newest version of every adapter."""
+    """Clone a project and fetch the newest weights.
+
+    `git clone URL [DIRECTORY]`, then the per-clone set-up (merge driver, git hooks)
+    and the weights of the newest version of every adapter from the default DVC
+    remote; older versions are fetched when needed.
+
+    \b
+    Examples:
+      adaptvc clone git@github.com:team/adapters.git
+      adaptvc clone /srv/git/adapters.git teammate --no-hooks
+    """
     from adaptvc import api
     from adaptvc.progress import progress_to
 

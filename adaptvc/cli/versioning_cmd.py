@@ -14,7 +14,7 @@ import click
 from adaptvc import api
 from adaptvc.cli.output import emit_json, human_bytes, human_count, info, style
 
-JSON_HELP = "Print one JSON document instead of text."
+JSON_HELP = "Print one JSON document on stdout instead of text."
 
 
 # --- init -------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def _render_log(versions: list) -> None:
                 details.append("metrics: " + _metrics_text(v.metrics))
             details.append(f"base: {_base_text(v)}")
             details.append(f"{human_bytes(v.size)}")
-            click.echo(f"{cont}    {v.message.splitlines()[0] if v.message else ''}")
+            click.echo(f"{cont}    {_first_line(v.message)}")
             click.echo(f"{cont}    " + " · ".join(details))
 
 
@@ -190,9 +190,9 @@ def _render_log(versions: list) -> None:
 @click.argument("adapter", required=False)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def log_command(adapter: str | None, as_json: bool) -> None:
-    """Versions newest first with lineage, message, metrics, base model and size.
+    """List versions newest first, with lineage and metrics.
 
-    Every adapter when ADAPTER is not given. The lineage is drawn as a graph (a version
+    Each version: ref, id, date, author, message, parents, metrics, base model, size. Every adapter when ADAPTER is not given. The lineage is drawn as a graph (a version
     saved after `checkout task_a@v2` branches off v2; merged team branches join).
 
     \b
@@ -217,7 +217,12 @@ def log_command(adapter: str | None, as_json: bool) -> None:
 @click.argument("ref")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def show_command(ref: str, as_json: bool) -> None:
-    """One version in full: lineage, base model, PEFT summary, metrics, files.
+    """Show one version in full.
+
+    Lineage, message, author, commit, base model (name, revision, fingerprint), PEFT
+    summary (type, rank, alpha, targets, parameters), size, metrics and files.
+
+    REF is NAME (the newest version), NAME@vN, NAME@<alias> or NAME@<id prefix>.
 
     \b
     Examples:
@@ -264,10 +269,17 @@ def show_command(ref: str, as_json: bool) -> None:
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def status_command(as_json: bool) -> None:
-    """Per adapter: the version its directory is at, and whether its files changed.
+    """Show which version each adapter is at, and its changes.
 
-    States: clean, modified (weights and/or config differ), weights missing (run
-    `adaptvc checkout NAME@vN` or `adaptvc pull`), never saved.
+    One line per adapter in adapters/: the version its directory is at, then its state:
+    clean, modified (weights and/or config differ), weights missing (run
+    `adaptvc checkout NAME@vN` or `adaptvc pull`), never saved; and the newest version
+    when the directory is at an older one.
+
+    \b
+    Examples:
+      adaptvc status
+      adaptvc status --json | jq '.[] | select(.state != "clean")'
     """
     statuses = api.status()
     if as_json:
@@ -277,68 +289,105 @@ def status_command(as_json: bool) -> None:
         info("No adapters yet. Save one: adaptvc save --adapter NAME -m MESSAGE")
         return
     width = max(len(s.adapter) for s in statuses)
+    at_width = max(len(s.version.ref) if s.version else 1 for s in statuses)
     for s in statuses:
         at = s.version.ref if s.version else "-"
         extra = f" ({', '.join(s.changes)})" if s.state == "modified" and s.changes else ""
         if s.latest and s.version and s.latest != s.version:
             extra += f"  [latest: {s.latest.ref}]"
         colour = {"clean": "green", "modified": "yellow"}.get(s.state, "red")
-        click.echo(f"{s.adapter:<{width}}  {at:<14}  {style(s.state, fg=colour)}{extra}")
+        click.echo(f"{s.adapter:<{width}}  {at:<{at_width}}  {style(s.state, fg=colour)}{extra}")
 
 
 # --- checkout / export / alias -----------------------------------------------------------
 
 
+def _first_line(message: str) -> str:
+    return next((line for line in (message or "").splitlines() if line.strip()), "(no message)")
+
+
+def _quiet_progress(as_json: bool):
+    """With --json, no progress bar for on-demand fetches (stdout stays one document and
+    stderr stays quiet for scripts); otherwise the bar main() installed stays in force."""
+    from contextlib import nullcontext
+
+    from adaptvc.progress import progress_to
+
+    return progress_to(None) if as_json else nullcontext()
+
+
 @click.command("checkout")
 @click.argument("ref")
 @click.option("--force", "-f", is_flag=True, help="Overwrite unsaved changes in the adapter's directory.")
-def checkout_command(ref: str, force: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def checkout_command(ref: str, force: bool, as_json: bool) -> None:
     """Put version REF's files into its adapter's directory.
 
-    Config from git, weights from the DVC cache (hash-checked); HEAD and other paths are
-    not touched. The next save records REF as its parent. `adaptvc checkout NAME` returns
-    to the newest version.
+    REF is NAME (the newest version), NAME@vN, NAME@<alias> or NAME@<id prefix>.
+    Config from git, weights from the DVC cache (hash-checked, fetched from the DVC
+    remote if missing); HEAD and other paths are not touched. The next save records REF
+    as its parent. Unsaved changes in the directory are refused unless --force.
 
     \b
     Examples:
       adaptvc checkout task_a@v2
-      adaptvc checkout task_a
+      adaptvc checkout task_a                 # back to the newest version
     """
-    v = api.checkout(ref, force=force)
-    click.echo(f"{v.directory}/ is now at {style(v.ref, bold=True)} ({v.id[:12]}): {v.message.splitlines()[0]}")
+    with _quiet_progress(as_json):
+        v = api.checkout(ref, force=force)
+    if as_json:
+        emit_json(v.to_dict())
+        return
+    click.echo(f"{v.directory}/ is now at {style(v.ref, bold=True)} ({v.id[:12]}): {_first_line(v.message)}")
 
 
 @click.command("export")
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--force", "-f", is_flag=True, help="Overwrite adapter files already in DIRECTORY.")
-def export_command(ref: str, directory: str, force: bool) -> None:
-    """Write version REF (config + weights, PEFT format) into DIRECTORY.
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def export_command(ref: str, directory: str, force: bool, as_json: bool) -> None:
+    """Write version REF into DIRECTORY, in PEFT format.
 
-    The result loads with PeftModel.from_pretrained; the workspace is not touched.
+    Writes adapter_config.json and the weights (adapter_model.safetensors).
+    DIRECTORY is created if needed; adapter files already there are refused unless
+    --force. The result loads with PeftModel.from_pretrained; the workspace is not
+    touched. Prints the directory written.
 
     \b
-    Example:
+    Examples:
       adaptvc export task_a@v2 /tmp/task_a_v2
+      adaptvc export task_a@production deploy/task_a --force
     """
-    out = api.export(ref, directory, force=force)
+    with _quiet_progress(as_json):
+        out = api.export(ref, directory, force=force)
+    if as_json:
+        v = api.show(ref)
+        emit_json({"ref": v.ref, "id": v.id, "directory": str(out)})
+        return
     click.echo(str(out))
 
 
 @click.command("alias")
 @click.argument("ref")
 @click.argument("name")
-def alias_command(ref: str, name: str) -> None:
-    """Point ADAPTER@NAME (e.g. task_a@production) at version REF.
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def alias_command(ref: str, name: str, as_json: bool) -> None:
+    """Point an alias such as task_a@production at version REF.
 
-    Moving an alias is a git commit of adapters/ADAPTER/aliases.jsonl, so its history is
-    in `git log`.
+    NAME is the alias alone (production, best-eval); afterwards ADAPTER@NAME works
+    wherever a ref does. Setting an existing alias moves it. Each move is a git commit
+    of adapters/ADAPTER/aliases.jsonl, so its history is in `git log`.
 
     \b
-    Example:
-      adaptvc alias task_a@v3 production && adaptvc show task_a@production
+    Examples:
+      adaptvc alias task_a@v3 production
+      adaptvc show task_a@production
     """
     v = api.alias(ref, name)
+    if as_json:
+        emit_json({"alias": f"{v.adapter}@{name}", "ref": v.ref, "id": v.id})
+        return
     click.echo(f"{v.adapter}@{name} -> {v.ref}")
 
 

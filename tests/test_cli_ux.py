@@ -1,0 +1,157 @@
+"""The command line as a newcomer meets it: help that teaches, one JSON document with
+--json, aligned text, errors with a hint and no traceback, nothing changed by a failure."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import click
+import pytest
+
+from adaptvc.cli.main import cli
+from adaptvc.hooks import HOOK_NAMES
+from tests.conftest import run_cli
+from tests.versioning_helpers import _initialised_template, avc_repo, git, write_adapter  # noqa: F401
+
+JSON_HELP = "Print one JSON document on stdout instead of text."
+
+
+def _commands(group: click.Group = cli, path: str = "adaptvc"):
+    for name, cmd in sorted(group.commands.items()):
+        if cmd.hidden:
+            continue
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, f"{path} {name}")
+        else:
+            yield f"{path} {name}", cmd
+
+
+ALL_COMMANDS = list(_commands())
+
+
+@pytest.mark.parametrize("path,cmd", ALL_COMMANDS, ids=[p for p, _ in ALL_COMMANDS])
+def test_every_command_help_has_a_summary_and_an_example(path, cmd):
+    ctx = click.Context(cmd, info_name=path)
+    text = cmd.get_help(ctx)
+    assert "Example" in text, f"`{path} --help` shows no example"
+    # The summary fits the command listing of its group (Click cuts it with "..." otherwise).
+    assert not cmd.get_short_help_str(limit=60).endswith("..."), f"`{path}`: summary too long for the listing"
+
+
+@pytest.mark.parametrize("path,cmd", ALL_COMMANDS, ids=[p for p, _ in ALL_COMMANDS])
+def test_json_option_is_described_the_same_way_everywhere(path, cmd):
+    for param in cmd.params:
+        if isinstance(param, click.Option) and "--json" in param.opts:
+            assert param.help.startswith(JSON_HELP[:-1]), f"`{path} --json`: {param.help!r}"
+
+
+def test_group_listings_are_not_truncated():
+    for args in ([], ["remote"], ["hooks"]):
+        proc = run_cli(*args, "--help", check=True)
+        listing = proc.stdout.split("Commands:")[1]
+        assert "..." not in listing, listing
+
+
+def test_commands_that_change_or_read_a_version_have_json():
+    for name in ("log", "show", "status", "save", "checkout", "export", "alias", "diff"):
+        assert any("--json" in p.opts for p in cli.commands[name].params if isinstance(p, click.Option)), name
+    assert "-f" in next(p for p in cli.commands["diff"].params if "--force" in getattr(p, "opts", ())).opts
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def _save(name: str, seed: int, message: str = "m") -> None:
+    write_adapter(f"adapters/{name}", seed)
+    run_cli("save", "--adapter", name, "-m", message, check=True)
+
+
+def test_status_columns_stay_aligned_with_long_refs(avc_repo):
+    _save("a", 0)
+    _save("a_much_longer_adapter_name", 1)
+    lines = run_cli("status", check=True).stdout.splitlines()
+    starts = [line.index("clean") for line in lines]
+    assert len(lines) == 2 and len(set(starts)) == 1, lines
+
+
+def test_checkout_export_alias_print_one_json_document(avc_repo, tmp_path):
+    _save("task_a", 0, "first")
+    _save("task_a", 1, "second")
+    proc = run_cli("checkout", "task_a@v1", "--json", check=True)
+    assert json.loads(proc.stdout)["ref"] == "task_a@v1"
+    proc = run_cli("export", "task_a@v2", str(tmp_path / "out"), "--json", check=True)
+    doc = json.loads(proc.stdout)
+    assert doc["ref"] == "task_a@v2" and doc["directory"] == str(tmp_path / "out")
+    assert (tmp_path / "out" / "adapter_model.safetensors").exists()
+    proc = run_cli("alias", "task_a@v2", "production", "--json", check=True)
+    assert json.loads(proc.stdout) == {"alias": "task_a@production", "ref": "task_a@v2",
+                                       "id": json.loads(run_cli("show", "task_a@v2", "--json").stdout)["id"]}
+
+
+def test_checkout_and_log_survive_a_message_without_a_first_line(avc_repo):
+    write_adapter("adapters/task_a", 0)
+    run_cli("save", "--adapter", "task_a", "-m", "\nnotes below a blank line", check=True)
+    proc = run_cli("checkout", "task_a@v1", check=True)
+    assert "notes below a blank line" in proc.stdout
+    assert "notes below a blank line" in run_cli("log", check=True).stdout
+
+
+def test_remote_list_when_empty_says_how_to_add_one(avc_repo):
+    proc = run_cli("remote", "list", check=True)
+    assert proc.stdout == "" and "adaptvc remote add" in proc.stderr
+    assert json.loads(run_cli("remote", "list", "--json", check=True).stdout) == []
+
+
+def test_hooks_output_is_aligned_and_uninstall_says_what_it_did(avc_repo):
+    lines = run_cli("hooks", "status", check=True).stdout.splitlines()
+    assert len({line.index("/") for line in lines}) == 1, lines  # the path column lines up
+    proc = run_cli("hooks", "uninstall", check=True)
+    assert "removed" in proc.stderr and "adaptvc hooks install" in proc.stderr
+    assert [line.split()[1] for line in proc.stdout.splitlines()] == ["missing"] * len(HOOK_NAMES)
+
+
+# --- diff ----------------------------------------------------------------------------------
+
+
+def test_diff_lists_changed_modules_only_and_counts_the_rest(avc_repo, tmp_path):
+    from tests.versioning_helpers import lora_tensors
+
+    a = write_adapter(tmp_path / "a", 0)
+    tensors = lora_tensors(0)
+    key = next(k for k in tensors if k.endswith("lora_B.weight"))
+    tensors[key] = tensors[key] * 1.5
+    b = write_adapter(tmp_path / "b", tensors=tensors)
+    out = run_cli("diff", str(a), str(b), check=True).stdout
+    table = out.split("modules by relative change:")[1].strip().splitlines()
+    assert len(table) == 1 + 1 + 1, table  # header, the one changed module, the count
+    assert "(3 other modules unchanged)" in table[-1]
+    assert f"a: {a}\n" in out and f"({a})" not in out  # a directory is not named twice
+    same = run_cli("diff", str(a), str(a), check=True).stdout
+    assert "modules by relative change" not in same and "identical" in same
+
+
+def test_diff_plot_into_a_missing_directory_is_a_usage_error_before_any_work(avc_repo, tmp_path):
+    a = write_adapter(tmp_path / "a", 0)
+    proc = run_cli("diff", str(a), str(a), "--plot", str(tmp_path / "nowhere" / "x.png"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "--plot" in proc.stderr and "nowhere" in proc.stderr
+    assert "unexpected" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ("show", "task_a@v99"), ("checkout", "task_a@v99"), ("export", "task_a@v99", "out"),
+    ("alias", "task_a@v99", "prod"), ("diff", "task_a@v99"), ("log", "nosuch"), ("show", "task a"),
+])
+def test_bad_refs_fail_with_error_and_hint_and_change_nothing(avc_repo, args):
+    _save("task_a", 0)
+    head = git(avc_repo, "rev-parse", "HEAD")
+    status = git(avc_repo, "status", "--porcelain")
+    proc = run_cli(*args, "--json") if args[0] in ("show", "log", "checkout", "diff") else run_cli(*args)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert re.match(r"Error: .+\nHint: .+\n$", proc.stderr), proc.stderr
+    assert git(avc_repo, "rev-parse", "HEAD") == head and git(avc_repo, "status", "--porcelain") == status
+    assert not (avc_repo / "out").exists()
