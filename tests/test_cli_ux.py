@@ -155,3 +155,23 @@ def test_bad_refs_fail_with_error_and_hint_and_change_nothing(avc_repo, args):
     assert re.match(r"Error: .+\nHint: .+\n$", proc.stderr), proc.stderr
     assert git(avc_repo, "rev-parse", "HEAD") == head and git(avc_repo, "status", "--porcelain") == status
     assert not (avc_repo / "out").exists()
+
+
+def test_show_aligns_the_files(avc_repo):
+    _save("task_a", 0)
+    lines = run_cli("show", "task_a", check=True).stdout.split("files\n")[1].splitlines()
+    assert len(lines) == 4 and len({line.index("(") for line in lines}) == 1, lines
+
+
+def test_checkout_and_export_take_quiet_like_push_and_pull(avc_repo, tmp_path):
+    _save("task_a", 0)
+    for args in (("checkout", "task_a@v1"), ("export", "task_a@v1", str(tmp_path / "out"))):
+        proc = run_cli(*args, "-q", check=True)
+        assert proc.stderr == ""
+
+
+def test_inspect_a_folder_that_is_not_an_adapter_says_so_with_a_hint(tmp_path):
+    (tmp_path / "notes").mkdir()
+    proc = run_cli("inspect", str(tmp_path / "notes"))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "not a PEFT adapter directory" in proc.stderr and "Hint: " in proc.stderr

@@ -258,9 +258,11 @@ def show_command(ref: str, as_json: bool) -> None:
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")
     click.echo("files")
-    for f in v.files():
+    files = v.files()
+    path_width = max((len(f["path"]) for f in files), default=0)
+    for f in files:
         where = f"dvc md5 {f['md5']}" if f["storage"] == "dvc" else "git"
-        click.echo(f"  {f['path']}  ({where})")
+        click.echo(f"  {f['path']:<{path_width}}  ({where})")
 
 
 # --- status -----------------------------------------------------------------------------
@@ -306,21 +308,25 @@ def _first_line(message: str) -> str:
     return next((line for line in (message or "").splitlines() if line.strip()), "(no message)")
 
 
-def _quiet_progress(as_json: bool):
-    """With --json, no progress bar for on-demand fetches (stdout stays one document and
-    stderr stays quiet for scripts); otherwise the bar main() installed stays in force."""
+QUIET_HELP = "No progress bar."
+
+
+def _quiet_progress(quiet: bool):
+    """With --quiet or --json, no progress bar for on-demand fetches (stderr stays quiet
+    for scripts); otherwise the bar main() installed stays in force."""
     from contextlib import nullcontext
 
     from adaptvc.progress import progress_to
 
-    return progress_to(None) if as_json else nullcontext()
+    return progress_to(None) if quiet else nullcontext()
 
 
 @click.command("checkout")
 @click.argument("ref")
 @click.option("--force", "-f", is_flag=True, help="Overwrite unsaved changes in the adapter's directory.")
+@click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def checkout_command(ref: str, force: bool, as_json: bool) -> None:
+def checkout_command(ref: str, force: bool, quiet: bool, as_json: bool) -> None:
     """Put version REF's files into its adapter's directory.
 
     REF is NAME (the newest version), NAME@vN, NAME@<alias> or NAME@<id prefix>.
@@ -333,7 +339,7 @@ def checkout_command(ref: str, force: bool, as_json: bool) -> None:
       adaptvc checkout task_a@v2
       adaptvc checkout task_a                 # back to the newest version
     """
-    with _quiet_progress(as_json):
+    with _quiet_progress(quiet or as_json):
         v = api.checkout(ref, force=force)
     if as_json:
         emit_json(v.to_dict())
@@ -345,8 +351,9 @@ def checkout_command(ref: str, force: bool, as_json: bool) -> None:
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--force", "-f", is_flag=True, help="Overwrite adapter files already in DIRECTORY.")
+@click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def export_command(ref: str, directory: str, force: bool, as_json: bool) -> None:
+def export_command(ref: str, directory: str, force: bool, quiet: bool, as_json: bool) -> None:
     """Write version REF into DIRECTORY, in PEFT format.
 
     Writes adapter_config.json and the weights (adapter_model.safetensors).
@@ -359,7 +366,7 @@ def export_command(ref: str, directory: str, force: bool, as_json: bool) -> None
       adaptvc export task_a@v2 /tmp/task_a_v2
       adaptvc export task_a@production deploy/task_a --force
     """
-    with _quiet_progress(as_json):
+    with _quiet_progress(quiet or as_json):
         out = api.export(ref, directory, force=force)
     if as_json:
         v = api.show(ref)
