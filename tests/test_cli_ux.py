@@ -175,3 +175,21 @@ def test_inspect_a_folder_that_is_not_an_adapter_says_so_with_a_hint(tmp_path):
     proc = run_cli("inspect", str(tmp_path / "notes"))
     assert proc.returncode == 1 and proc.stdout == ""
     assert "not a PEFT adapter directory" in proc.stderr and "Hint: " in proc.stderr
+
+
+def test_status_takes_adapter_names_like_log(avc_repo):
+    _save("task_a", 0)
+    _save("task_b", 1)
+    proc = run_cli("status", "task_b", check=True)
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["task_b"]
+    assert [s["adapter"] for s in json.loads(run_cli("status", "task_a", "--json", check=True).stdout)] == ["task_a"]
+    proc = run_cli("status", "task_c")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "no adapter 'task_c'" in proc.stderr and "task_a, task_b" in proc.stderr and "Hint: " in proc.stderr
+
+
+def test_log_given_a_ref_points_to_log_and_show(avc_repo):
+    _save("task_a", 0)
+    proc = run_cli("log", "task_a@v1")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "adaptvc log task_a" in proc.stderr and "adaptvc show task_a@v1" in proc.stderr

@@ -200,6 +200,11 @@ def log_command(adapter: str | None, as_json: bool) -> None:
       adaptvc log task_a
       adaptvc log --json | jq '.[] | {ref, metrics}'
     """
+    if adapter and "@" in adapter:
+        # `log` lists an adapter's versions; a ref names one version, which `show` prints.
+        name = adapter.split("@", 1)[0]
+        raise click.BadParameter(f"{adapter!r} is a ref; log takes an adapter name: `adaptvc log {name}` "
+                                 f"(or `adaptvc show {adapter}` for that version)", param_hint="'ADAPTER'")
     versions = api.log(adapter)
     if as_json:
         emit_json([v.to_dict() for v in versions])
@@ -269,11 +274,12 @@ def show_command(ref: str, as_json: bool) -> None:
 
 
 @click.command("status")
+@click.argument("adapters", nargs=-1, metavar="[ADAPTER]...")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def status_command(as_json: bool) -> None:
+def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
     """Show which version each adapter is at, and its changes.
 
-    One line per adapter in adapters/: the version its directory is at, then its state:
+    One line per adapter in adapters/ (or per ADAPTER given): the version its directory is at, then its state:
     clean, modified (weights and/or config differ), weights missing (run
     `adaptvc checkout NAME@vN` or `adaptvc pull`), never saved; and the newest version
     when the directory is at an older one.
@@ -281,9 +287,21 @@ def status_command(as_json: bool) -> None:
     \b
     Examples:
       adaptvc status
+      adaptvc status task_a
       adaptvc status --json | jq '.[] | select(.state != "clean")'
     """
     statuses = api.status()
+    if adapters:
+        known = {s.adapter for s in statuses}
+        for name in adapters:
+            if name not in known:
+                from adaptvc.errors import AdapterNotFoundError
+
+                raise AdapterNotFoundError(
+                    f"no adapter {name!r}"
+                    + (f"; adapters: {', '.join(sorted(known))}" if known else "; no adapter saved yet"),
+                    name=name, hint="adaptvc status" if known else f"adaptvc save --adapter {name} -m MESSAGE")
+        statuses = [s for s in statuses if s.adapter in adapters]
     if as_json:
         emit_json([s.to_dict() for s in statuses])
         return
