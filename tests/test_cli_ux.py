@@ -193,3 +193,21 @@ def test_log_given_a_ref_points_to_log_and_show(avc_repo):
     proc = run_cli("log", "task_a@v1")
     assert proc.returncode == 2 and proc.stdout == ""
     assert "adaptvc log task_a" in proc.stderr and "adaptvc show task_a@v1" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("remote", "add", "storage", ""), ("remote", "modify", "storage", "url", ""), ("export", "task_a@v1", ""),
+    ("save", "--adapter", "task_a", "-m", "x", "--from", ""), ("diff", "task_a@v1", "--plot", ""),
+    ("inspect", ""), ("convert", ""), ("clone", ""), ("clone", "/somewhere", ""),
+])
+def test_an_empty_path_or_url_is_a_usage_error_not_the_current_directory(avc_repo, args):
+    adaptvc_remote = run_cli("remote", "add", "storage", str(avc_repo.parent / "store"), check=True)
+    assert adaptvc_remote.returncode == 0
+    _save("task_a", 0)
+    head = git(avc_repo, "rev-parse", "HEAD")
+    config = (avc_repo / ".dvc" / "config").read_text()
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert "empty" in proc.stderr and "Traceback" not in proc.stderr
+    assert git(avc_repo, "rev-parse", "HEAD") == head and (avc_repo / ".dvc" / "config").read_text() == config
+    assert git(avc_repo, "status", "--porcelain") == ""

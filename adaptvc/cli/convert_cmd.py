@@ -6,10 +6,11 @@ import click
 
 from adaptvc import api
 from adaptvc.cli.output import emit_json, info
+from adaptvc.cli.params import not_empty
 
 
 @click.command("convert")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str), callback=not_empty)
 @click.option("--keep-bin", is_flag=True, help="Keep adapter_model.bin next to the new file (default: remove it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def convert_command(directory: str, keep_bin: bool, as_json: bool) -> None:

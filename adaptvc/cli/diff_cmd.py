@@ -11,6 +11,7 @@ import click
 
 from adaptvc import api
 from adaptvc.cli.output import emit_json, info
+from adaptvc.cli.params import not_empty
 
 if TYPE_CHECKING:  # pragma: no cover
     from adaptvc.adapter_diff.result import DiffResult
@@ -128,6 +129,7 @@ def _single_threaded_blas() -> None:
 @click.option("--top", "top", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many modules to list, by relative change.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE.png",
+              callback=not_empty,
               help="Also write a heatmap of relative change (layers x module types); needs adaptvc[plot].")
 @click.option("--force", "-f", is_flag=True, help="Compare even if the adapters were trained on different base models.")
 def diff_command(ref_a: str, ref_b: str | None, as_json: bool, top: int, plot_path: str | None, force: bool) -> None:

@@ -6,10 +6,11 @@ import click
 
 from adaptvc import api
 from adaptvc.cli.output import emit_json, human_bytes, human_count
+from adaptvc.cli.params import not_empty
 
 
 @click.command("inspect")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str), callback=not_empty)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def inspect_command(directory: str, as_json: bool) -> None:
     """Summarise the PEFT adapter in DIRECTORY, without torch.

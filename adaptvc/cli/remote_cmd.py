@@ -11,6 +11,7 @@ import sys
 import click
 
 from adaptvc.cli.output import emit_json, human_bytes, info, terminal_progress, warn
+from adaptvc.cli.params import not_empty
 
 COMMANDS: list = []
 
@@ -30,7 +31,7 @@ def remote() -> None:
 
 @remote.command("add")
 @click.argument("name")
-@click.argument("url")
+@click.argument("url", callback=not_empty)
 @click.option("-d", "--default", "default", is_flag=True, help="Make it the default remote (push/pull/fetch use it).")
 @click.option("--local", is_flag=True, help="A personal remote in .dvc/config.local (not committed).")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing remote of that name.")
@@ -122,6 +123,8 @@ def remote_modify(name: str, key: str, value: str | None, local: bool, global_: 
 
     if value is None and not unset:
         raise click.UsageError("VALUE is required (or --unset)")
+    if value is not None and not value.strip() and not unset:
+        raise click.UsageError(f"VALUE is empty; to remove {key} use: adaptvc remote modify {name} {key} --unset")
     if local and global_:
         raise click.UsageError("--local and --global are exclusive")
     api.remote_modify(name, key, None if unset else value, local=local, global_=global_)
@@ -205,8 +208,8 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
 
 
 @click.command("clone")
-@click.argument("url")
-@click.argument("directory", required=False)
+@click.argument("url", callback=not_empty)
+@click.argument("directory", required=False, callback=not_empty)
 @click.option("-r", "--remote", "remote", help="DVC remote for the weights (default: the default remote).")
 @click.option("--no-hooks", is_flag=True, help="Do not install adaptvc's git hooks in the clone.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

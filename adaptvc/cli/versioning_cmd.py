@@ -13,6 +13,7 @@ import click
 
 from adaptvc import api
 from adaptvc.cli.output import emit_json, human_bytes, human_count, info, style
+from adaptvc.cli.params import not_empty
 
 JSON_HELP = "Print one JSON document on stdout instead of text."
 
@@ -54,7 +55,7 @@ def _parse_metrics(values: Sequence[str]) -> dict[str, Any]:
 @click.command("save")
 @click.option("--adapter", "-a", "adapter", required=True, help="Name of the adapter (its directory is adapters/NAME/).")
 @click.option("--message", "-m", required=True, help="What this version is, e.g. 'epoch 3'.")
-@click.option("--from", "source", type=click.Path(file_okay=False, path_type=str),
+@click.option("--from", "source", type=click.Path(file_okay=False, path_type=str), callback=not_empty,
               help="Copy the adapter in from a training output (a folder with <name>/ subfolders picks NAME's).")
 @click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="A metric to record (repeatable).")
 @click.option("--parent", metavar="REF", help="Record REF as the parent instead of the version the workspace is at.")
@@ -367,7 +368,7 @@ def checkout_command(ref: str, force: bool, quiet: bool, as_json: bool) -> None:
 
 @click.command("export")
 @click.argument("ref")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str), callback=not_empty)
 @click.option("--force", "-f", is_flag=True, help="Overwrite adapter files already in DIRECTORY.")
 @click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
