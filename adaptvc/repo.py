@@ -149,7 +149,18 @@ class AdapterRepo:
         from adaptvc.storage.lock import repo_lock
 
         with repo_lock(self.state_dir / "lock", timeout=self.config.lock_timeout if timeout is None else timeout):
+            if (self.state_dir / "transaction.json").exists():  # a save killed outright left it
+                from adaptvc.versioning.recovery import recover
+
+                recover(self)
             yield
+
+    def settle_interrupted(self) -> None:
+        """Finish or undo a save that was killed outright, if one was (read-only commands
+        call this: one stat when there is nothing to do; see adaptvc.versioning.recovery)."""
+        if (self.state_dir / "transaction.json").exists():
+            with self.lock():
+                pass
 
     # -- adapters and versions ----------------------------------------------------------
     def list_adapters(self) -> list[str]:

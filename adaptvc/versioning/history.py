@@ -22,6 +22,7 @@ def newest_first(versions: list[AdapterVersion]) -> list[AdapterVersion]:
 def log_versions(repo: AdapterRepo, adapter: str | None = None) -> list[AdapterVersion]:
     """Versions newest first (grouped by adapter when ``adapter`` is None), commits filled
     in by ONE ``git log`` over the manifests, whatever the number of versions."""
+    repo.settle_interrupted()
     names = [validate_name(adapter)] if adapter else repo.list_adapters()
     out: list[AdapterVersion] = []
     for name in names:
@@ -34,11 +35,13 @@ def log_versions(repo: AdapterRepo, adapter: str | None = None) -> list[AdapterV
 
 def show_version(repo: AdapterRepo, ref: str) -> AdapterVersion:
     """One version in full (commit filled in)."""
+    repo.settle_interrupted()
     return resolve_version(repo, ref, with_commit=True)
 
 
 def status(repo: AdapterRepo) -> list[AdapterStatus]:
     """Every adapter directory: the version it is at and whether it changed since."""
+    repo.settle_interrupted()
     return [adapter_status(repo, name, repo.versions(name)) for name in repo.list_adapters()]
 
 

@@ -13,8 +13,12 @@ Under the repository lock:
 5. commit exactly those paths (temporary index; HEAD moved by compare-and-swap), tag
    ``NAME@vN``, update those paths in the real index, record the per-clone state.
 
-Any exception in 4-5 restores the files, moves HEAD back, deletes the tag and restores
-the index entries: the repository is left as it was.
+Any exception in 4-5 (Ctrl-C, SIGTERM and SIGHUP included: see
+:mod:`adaptvc.storage.lock`) restores the files, moves HEAD back, deletes the tag and
+restores the index entries: the repository is left as it was. A process killed outright
+(SIGKILL) cannot undo anything itself; the journal ``.git/adaptvc/transaction.json``,
+written before each file is replaced, lets the next adaptvc command that takes the lock
+finish the job (:mod:`adaptvc.versioning.recovery`).
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from adaptvc.refs import resolve_version, validate_name
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import dumps_pointer
+from adaptvc.storage.lock import signals_deferred
 from adaptvc.versioning import validate
 from adaptvc.versioning.base_model import base_model_link
+from adaptvc.versioning.recovery import JOURNAL_NAME
 from adaptvc.versioning.workspace import (
     POINTER_NAME,
     FileTransaction,
@@ -227,9 +233,16 @@ def _write_and_commit(repo: AdapterRepo, version: AdapterVersion, cbytes: bytes,
     d = repo.adapter_dir(version.adapter)
     rel = repo.adapter_rel(version.adapter)
     paths = [f"{rel}/{CONFIG_NAME}", f"{rel}/{POINTER_NAME}", f"{rel}/.gitignore", f"{rel}/versions.jsonl"]
-    txn = FileTransaction(backup_dir)
     head = git_ops.head_commit(root)
     saved_index = git_ops.index_entries(root, paths + [f"{rel}/{WEIGHTS_NAME}"])
+    trailer = git_ops.trailer_value(version.adapter, version.version, version.id, version.created_at)
+    txn = FileTransaction(backup_dir, journal=repo.state_dir / JOURNAL_NAME, journal_data={
+        "operation": "save", "pid": os.getpid(), "head": head, "trailer": trailer, "tag": version.ref,
+        "tag_message": f"{version.ref}: {version.message}", "paths": paths, "remove": [f"{rel}/{WEIGHTS_NAME}"],
+        "index": saved_index, "adapter": version.adapter, "state": state_record(version),
+        "backup_root": str(backup_dir.parent),
+    })
+    txn.write_journal()
     commit: str | None = None
     tagged = False
     try:
@@ -254,10 +267,26 @@ def _write_and_commit(repo: AdapterRepo, version: AdapterVersion, cbytes: bytes,
         git_ops.refresh_index(root, paths, remove=[f"{rel}/{WEIGHTS_NAME}"])
         repo.state.set_at(version.adapter, state_record(version))
         repo.state.remember(d / WEIGHTS_NAME, version.id, written_by_us=not in_place or converted)
+        txn.drop_journal()
         return commit
     except BaseException:
-        _undo(repo, txn, head, commit, version.ref if tagged else None, paths + [f"{rel}/{WEIGHTS_NAME}"], saved_index)
+        # A second Ctrl-C or `kill` must not cut the rollback short: held off until it is done.
+        with signals_deferred():
+            if commit is None:  # interrupted inside commit_paths, maybe after HEAD moved
+                commit = _our_commit_at_head(root, head, trailer)
+            _undo(repo, txn, head, commit, version.ref if tagged else None, paths + [f"{rel}/{WEIGHTS_NAME}"],
+                  saved_index)
+            txn.drop_journal()
         raise
+
+
+def _our_commit_at_head(root: Path, head: str | None, trailer: str) -> str | None:
+    current = git_ops.head_commit(root)
+    if current and current != head:
+        message = git_ops.run_git(root, "log", "-1", "--format=%B", current, check=False)
+        if f"{git_ops.TRAILER}: {trailer}" in message:
+            return current
+    return None
 
 
 def _undo(repo: AdapterRepo, txn: FileTransaction, head: str | None, commit: str | None, tag: str | None,

@@ -139,6 +139,11 @@ class FileTransaction:
 
     backup_dir: Path
     saved: dict[Path, Path | None] = field(default_factory=dict)
+    # A journal (JSON) rewritten before each first write of a path: what a process
+    # killed outright (SIGKILL, power loss) leaves for the next one to undo
+    # (adaptvc.versioning.recovery). ``journal_data`` is stored with the file list.
+    journal: Path | None = None
+    journal_data: dict[str, Any] = field(default_factory=dict)
 
     def _backup(self, path: Path) -> None:
         if path in self.saved:
@@ -153,6 +158,20 @@ class FileTransaction:
             self.saved[path] = backup
         else:
             self.saved[path] = None
+        self.write_journal()
+
+    def write_journal(self, **extra: Any) -> None:
+        if self.journal is None:
+            return
+        import json
+
+        self.journal_data.update(extra)
+        data = dict(self.journal_data, files=[[str(p), str(b) if b else None] for p, b in self.saved.items()])
+        write_atomic(self.journal, json.dumps(data).encode())
+
+    def drop_journal(self) -> None:
+        if self.journal is not None:
+            self.journal.unlink(missing_ok=True)
 
     def write_bytes(self, path: Path, data: bytes) -> None:
         self._backup(path)

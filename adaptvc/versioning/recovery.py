@@ -1,0 +1,75 @@
+"""Finishing a ``save`` whose process was killed outright (SIGKILL, OOM killer, power loss).
+
+Ctrl-C, SIGTERM and SIGHUP make ``save`` roll itself back. SIGKILL gives it no chance, so
+before it replaces each file ``save`` rewrites a journal, ``.git/adaptvc/transaction.json``:
+the version's commit trailer, HEAD before, the index entries before, and where each
+replaced file's backup is. A journal that exists when the repository lock is taken was
+left by a dead process (the lock is released by the kernel only when its holder exits),
+and :func:`recover` settles it from the one fact that decides a git transaction: did
+HEAD move to the version's commit?
+
+- yes: the save is complete but for the tag, the index entries and the per-clone
+  state; those are finished (rolled forward);
+- no: the files are put back from the backups and the index entries restored (rolled
+  back), exactly as a failed save does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adaptvc.repo import AdapterRepo
+
+JOURNAL_NAME = "transaction.json"
+log = logging.getLogger("adaptvc")
+
+
+def recover(repo: "AdapterRepo") -> str | None:
+    """Settle an interrupted save's journal (call with the lock held).
+
+    Returns:
+        ``"completed it"``, ``"rolled it back"``, or ``None`` when there was nothing to do.
+    """
+    from adaptvc.storage import git_ops
+    from adaptvc.versioning.workspace import FileTransaction
+
+    path = repo.state_dir / JOURNAL_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)  # unreadable: written partly, before any file was touched
+        return None
+    root = repo.root
+    trailer = data.get("trailer", "")
+    head = git_ops.head_commit(root)
+    commit = None
+    if head and head != data.get("head") and trailer:
+        found = git_ops.run_git(root, "log", "-1", "--format=%H", "--fixed-strings",
+                                f"--grep={git_ops.TRAILER}: {trailer}", head, check=False)
+        commit = found or None
+    if commit:
+        git_ops.create_tag(root, data["tag"], commit, data.get("tag_message") or data["tag"])  # False: taken
+        if commit == head:  # nothing happened since: the index entries are still to update
+            git_ops.refresh_index(root, data.get("paths", []), remove=data.get("remove", []))
+            repo.state.set_at(data["adapter"], data.get("state"))
+        outcome = "completed it"
+    else:
+        txn = FileTransaction(Path(data.get("backup_root", repo.state_dir)) / "backup")
+        txn.saved = {Path(p): Path(b) if b else None for p, b in data.get("files", [])}
+        txn.rollback()
+        git_ops.restore_index_entries(root, data.get("paths", []) + data.get("remove", []), data.get("index", ""))
+        outcome = "rolled it back"
+    backup_root = data.get("backup_root")
+    if backup_root and Path(backup_root).parent == repo.state_dir:
+        shutil.rmtree(backup_root, ignore_errors=True)
+    path.unlink(missing_ok=True)
+    log.warning("adaptvc: a save of %s was interrupted (process %s killed); %s", data.get("tag"),
+                data.get("pid"), outcome)
+    return outcome

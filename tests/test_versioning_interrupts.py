@@ -1,0 +1,110 @@
+"""A save killed part-way (SIGINT, SIGTERM, SIGHUP, SIGKILL), in a real process: the
+repository ends up as it was (or, when HEAD had already moved to the new commit, with the
+version completed), the lock is free, and the DVC cache holds no partial object."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import adaptvc
+from adaptvc.repo import AdapterRepo
+from tests.conftest import run_cli
+from tests.versioning_helpers import (  # noqa: F401 - fixtures
+    _initialised_template,
+    avc_repo,
+    git,
+    repo_snapshot,
+    write_adapter,
+)
+
+A = "adapters/task_a"
+
+# Runs `adaptvc save` with a pause just before or just after the commit moves HEAD, and
+# says "paused" on stdout, so the test knows the transaction is half-way when it kills.
+_SLOW_SAVE = textwrap.dedent("""
+    import sys, time
+    import adaptvc.versioning.save as save
+    where = sys.argv[1]
+    real = save.git_ops.commit_paths
+
+    def paused(*args, **kwargs):
+        if where == "before":
+            print("paused", flush=True); time.sleep(60)
+        commit = real(*args, **kwargs)
+        if where == "after":
+            print("paused", flush=True); time.sleep(60)
+        return commit
+
+    save.git_ops.commit_paths = paused
+    from adaptvc.cli.main import main
+    sys.argv = ["adaptvc", "save", "--adapter", "task_a", "-m", "interrupted"]
+    main()
+""")
+
+
+def _kill_mid_save(root, where: str, sig: int) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, where], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "paused"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _partial_cache_files(root) -> list:
+    return [p for p in (root / ".dvc" / "cache").rglob("*") if p.is_file() and p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_signal_mid_save_rolls_it_back(avc_repo, where, sig):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    write_adapter(A, 1)
+    before = repo_snapshot(avc_repo)
+    proc = _kill_mid_save(avc_repo, where, sig)
+    assert proc.returncode == 130, proc.stderr  # handled like Ctrl-C, not cut off
+    after = repo_snapshot(avc_repo)
+    assert after == before  # HEAD, refs, index, status and every file's bytes
+    assert not (avc_repo / ".git" / "adaptvc" / "transaction.json").exists()
+    assert not _partial_cache_files(avc_repo)
+    with AdapterRepo.open(avc_repo).lock(timeout=1):  # the lock is free
+        pass
+    assert adaptvc.save(adapter="task_a", message="again").ref == "task_a@v2"
+    assert git(avc_repo, "status", "--porcelain") == ""
+
+
+def test_sigkill_before_the_commit_is_rolled_back_by_the_next_command(avc_repo):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    write_adapter(A, 1)
+    before = repo_snapshot(avc_repo)
+    _kill_mid_save(avc_repo, "before", signal.SIGKILL)
+    assert (avc_repo / ".git" / "adaptvc" / "transaction.json").exists()  # nothing could be undone yet
+    status = run_cli("status", cwd=avc_repo, check=True)  # takes the lock, sees the journal
+    assert "rolled it back" in status.stderr and "task_a@v1" in status.stdout
+    assert repo_snapshot(avc_repo) == before
+    assert not list((avc_repo / ".git" / "adaptvc").glob("save-*"))
+    assert adaptvc.save(adapter="task_a", message="again").ref == "task_a@v2"
+
+
+def test_sigkill_after_the_commit_is_completed_by_the_next_command(avc_repo):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    write_adapter(A, 1)
+    _kill_mid_save(avc_repo, "after", signal.SIGKILL)
+    # HEAD moved, but the tag and the real index were not done
+    assert git(avc_repo, "tag", "--list").split() == ["task_a@v1"]
+    log = run_cli("log", "task_a", "--json", cwd=avc_repo, check=True)
+    assert "completed it" in log.stderr
+    assert [d["ref"] for d in json.loads(log.stdout)] == ["task_a@v2", "task_a@v1"]
+    assert git(avc_repo, "tag", "--list").split() == ["task_a@v1", "task_a@v2"]
+    assert git(avc_repo, "status", "--porcelain") == ""
+    assert adaptvc.status()[0].state == "clean"
+    git(avc_repo, "fsck", "--strict")
