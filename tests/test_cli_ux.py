@@ -211,3 +211,26 @@ def test_an_empty_path_or_url_is_a_usage_error_not_the_current_directory(avc_rep
     assert "empty" in proc.stderr and "Traceback" not in proc.stderr
     assert git(avc_repo, "rev-parse", "HEAD") == head and (avc_repo / ".dvc" / "config").read_text() == config
     assert git(avc_repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("argv,traceback", [
+    (["log"], False), (["log", "--traceback"], True), (["--traceback", "log"], True),
+])
+def test_traceback_flag_works_where_the_hint_makes_users_put_it(avc_repo, argv, traceback):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    code = ("import adaptvc.api as api\napi.log = lambda *a, **k: 1 / 0\n"
+            f"from adaptvc.cli.main import main\nmain({argv!r})\n")
+    env = {k: v for k, v in os.environ.items() if k != "ADAPTVC_TRACEBACK"}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=avc_repo, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stdout == ""
+    if traceback:
+        assert "Traceback (most recent call last)" in proc.stderr and "ZeroDivisionError" in proc.stderr
+    else:
+        assert proc.stderr.splitlines()[0] == "Error: unexpected ZeroDivisionError: division by zero"
+        assert "--traceback" in proc.stderr and "Traceback (most" not in proc.stderr

@@ -60,8 +60,20 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def _want_traceback() -> bool:
-    return "--traceback" in sys.argv[1:] or os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
+def _split_traceback_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """Take ``--traceback`` out of ``argv`` wherever it is: the hint tells users to "run
+    again with --traceback", and they add it at the end (``adaptvc diff a b --traceback``),
+    where Click would reject it as an option of the subcommand."""
+    if "--" in argv:
+        head, tail = argv[: argv.index("--")], argv[argv.index("--"):]
+    else:
+        head, tail = argv, []
+    wanted = "--traceback" in head
+    return [a for a in head if a != "--traceback"] + tail, wanted
+
+
+def _want_traceback(flag: bool = False) -> bool:
+    return flag or os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     Usage mistakes are Click's (exit 2). Anything unexpected prints one line and how to
     see the traceback, unless ``--traceback`` / ``ADAPTVC_TRACEBACK=1`` asks for it.
     """
+    argv, traceback_flag = _split_traceback_flag(list(sys.argv[1:] if argv is None else argv))
+    if traceback_flag:
+        argv = ["--traceback", *argv]
     try:
         # Transfers deep inside any command (checkout/export/diff fetching old weights
         # on demand) draw one progress bar on a terminal; commands with --quiet or
@@ -93,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # e.g. `adaptvc log | head`
         sys.exit(0)
     except Exception as exc:  # noqa: BLE001 - the one place that reports the unexpected
-        if _want_traceback():
+        if _want_traceback(traceback_flag):
             raise
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
         click.echo(f"Hint: run again with --traceback (or {TRACEBACK_ENV}=1) to see where it happened", err=True)
