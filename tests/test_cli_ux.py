@@ -234,3 +234,13 @@ def test_traceback_flag_works_where_the_hint_makes_users_put_it(avc_repo, argv, 
     else:
         assert proc.stderr.splitlines()[0] == "Error: unexpected ZeroDivisionError: division by zero"
         assert "--traceback" in proc.stderr and "Traceback (most" not in proc.stderr
+
+
+def test_push_says_what_it_found_when_there_is_nothing_to_upload(avc_repo):
+    run_cli("remote", "add", "storage", str(avc_repo.parent / "store"), "--default", check=True)
+    proc = run_cli("push", "--no-git", check=True)
+    assert "No saved versions to upload" in proc.stderr and "(0)" not in proc.stderr
+    _save("task_a", 0)
+    run_cli("push", "--no-git", check=True)
+    proc = run_cli("push", "--no-git", "task_a@v1", check=True)
+    assert "already has the weights of 1 version(s): task_a@v1" in proc.stderr

@@ -165,8 +165,12 @@ def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
     if result.uploaded:
         info(f"Uploaded {len(result.uploaded)} version(s) to DVC remote {result.remote} "
              f"({human_bytes(result.bytes)} in {result.seconds:.1f} s): {', '.join(result.uploaded)}")
+    elif result.already_there:
+        there = result.already_there
+        named = f": {', '.join(there)}" if len(there) <= 5 else ""
+        info(f"DVC remote {result.remote} already has the weights of {len(there)} version(s){named}; nothing to upload")
     else:
-        info(f"DVC remote {result.remote} already has the weights of every version ({len(result.already_there)})")
+        info("No saved versions to upload (save one: adaptvc save --adapter NAME -m MESSAGE)")
     if result.git_pushed:
         info(f"Pushed {result.branch} and its version tags to {result.git_remote}")
 
