@@ -108,3 +108,30 @@ def test_sigkill_after_the_commit_is_completed_by_the_next_command(avc_repo):
     assert git(avc_repo, "status", "--porcelain") == ""
     assert adaptvc.status()[0].state == "clean"
     git(avc_repo, "fsck", "--strict")
+
+
+@pytest.mark.parametrize("fail_on", ["adapter_config.json", "adapter_model.safetensors.dvc"])
+def test_an_interrupted_checkout_leaves_the_directory_as_it_was(avc_repo, monkeypatch, fail_on):
+    from adaptvc.versioning import workspace
+
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="rank 4")
+    write_adapter(A, 1, config={"r": 8})
+    adaptvc.save(adapter="task_a", message="rank 8")
+    before = repo_snapshot(avc_repo)
+    real = workspace.FileTransaction.write_bytes
+
+    def interrupted(self, path, data, **kwargs):
+        if path.name == fail_on:  # Ctrl-C after the weights (and maybe the config) were replaced
+            raise KeyboardInterrupt
+        return real(self, path, data, **kwargs)
+
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(workspace.FileTransaction, "write_bytes", interrupted)
+        adaptvc.checkout("task_a@v1")
+    assert repo_snapshot(avc_repo) == before  # r=8 config still next to r=8 weights
+    status = adaptvc.status()[0]
+    assert (status.state, status.version.ref) == ("clean", "task_a@v2")
+    assert not list((avc_repo / ".git" / "adaptvc").glob("checkout-*"))
+    assert adaptvc.checkout("task_a@v1").peft.r == 4
+    assert json.loads((avc_repo / A / "adapter_config.json").read_text())["r"] == 4

@@ -21,8 +21,10 @@ from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import dumps_pointer
 from adaptvc.storage.fetch import ensure_versions
+from adaptvc.storage.lock import signals_deferred
 from adaptvc.versioning.workspace import (
     MODIFIED,
+    FileTransaction,
     POINTER_NAME,
     adapter_status,
     ensure_gitignore,
@@ -66,25 +68,36 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
             )
         config = version_config(repo, target)
         d.mkdir(parents=True, exist_ok=True)
-        # Workspace copies: atomic (rename) but not fsync'ed, like the weights and like
-        # `dvc checkout`; git and the DVC cache hold the durable copies.
-        if not (d / CONFIG_NAME).is_file() or (d / CONFIG_NAME).read_bytes() != config:
-            write_atomic(d / CONFIG_NAME, config, fsync=False)
         weights = d / WEIGHTS_NAME
-        wrote = False
         current = status.weights_md5 or (repo.state.md5(weights)[0] if weights.is_file() else None)
-        if current != target.id:
-            repo.dvc_cache.materialise(target.id, weights)
-            wrote = True
-        if not weights.is_file():  # pragma: no cover - materialise raises instead
-            raise AdaptvcError(f"could not write {weights}")
         pointer = dumps_pointer(target.id, target.size, WEIGHTS_NAME).encode()
-        if not (d / POINTER_NAME).is_file() or (d / POINTER_NAME).read_bytes() != pointer:
-            write_atomic(d / POINTER_NAME, pointer, fsync=False)
-        ignore = ensure_gitignore(d / ".gitignore")
-        if ignore is not None:
-            write_atomic(d / ".gitignore", ignore, fsync=False)
-        repo.state.set_at(target.adapter, state_record(target))
+        # Weights first (the long copy), then config and pointer; all undone together if
+        # anything fails or the user interrupts, so the directory never holds one
+        # version's weights next to another's config (r=8 config, r=4 tensors).
+        txn = FileTransaction(Path(tempfile.mkdtemp(dir=repo.state_dir, prefix="checkout-")))
+        was_at = repo.state.at(target.adapter)
+        wrote = False
+        try:
+            if current != target.id:
+                txn.put(weights, lambda p: repo.dvc_cache.materialise(target.id, p))
+                wrote = True
+            # Workspace copies: atomic (rename) but not fsync'ed, like the weights and like
+            # `dvc checkout`; git and the DVC cache hold the durable copies.
+            if not (d / CONFIG_NAME).is_file() or (d / CONFIG_NAME).read_bytes() != config:
+                txn.write_bytes(d / CONFIG_NAME, config, fsync=False)
+            if not (d / POINTER_NAME).is_file() or (d / POINTER_NAME).read_bytes() != pointer:
+                txn.write_bytes(d / POINTER_NAME, pointer, fsync=False)
+            ignore = ensure_gitignore(d / ".gitignore")
+            if ignore is not None:
+                txn.write_bytes(d / ".gitignore", ignore, fsync=False)
+            repo.state.set_at(target.adapter, state_record(target))
+        except BaseException:
+            with signals_deferred():
+                txn.rollback()
+                repo.state.set_at(target.adapter, was_at)
+            raise
+        finally:
+            shutil.rmtree(txn.backup_dir, ignore_errors=True)
         repo.state.remember(weights, target.id, written_by_us=wrote)
     return target
 

@@ -173,9 +173,9 @@ class FileTransaction:
         if self.journal is not None:
             self.journal.unlink(missing_ok=True)
 
-    def write_bytes(self, path: Path, data: bytes) -> None:
+    def write_bytes(self, path: Path, data: bytes, *, fsync: bool = True) -> None:
         self._backup(path)
-        write_atomic(path, data)
+        write_atomic(path, data, fsync=fsync)
 
     def put(self, path: Path, produce) -> None:
         """Let ``produce(path)`` create ``path`` atomically (after backing it up)."""
