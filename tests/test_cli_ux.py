@@ -244,3 +244,8 @@ def test_push_says_what_it_found_when_there_is_nothing_to_upload(avc_repo):
     run_cli("push", "--no-git", check=True)
     proc = run_cli("push", "--no-git", "task_a@v1", check=True)
     assert "already has the weights of 1 version(s): task_a@v1" in proc.stderr
+
+
+def test_hooks_help_names_every_hook_adaptvc_installs():
+    text = run_cli("hooks", "--help", check=True).stdout
+    assert all(name in text for name in HOOK_NAMES)

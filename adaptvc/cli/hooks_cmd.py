@@ -22,6 +22,7 @@ def hooks() -> None:
 
     \b
     post-checkout, post-merge  weights follow `git checkout`, `git switch`, `git pull`
+    post-rewrite               repair an adapter git mixed from two versions after a rebase
     pre-push                   upload the weights of the versions being pushed (or refuse)
     pre-commit                 refuse weight files in git and pointers with no object
     Your own hooks are kept and run first; core.hooksPath is honoured.
