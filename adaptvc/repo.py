@@ -66,7 +66,7 @@ def find_git_root(start: str | os.PathLike[str] = ".") -> tuple[Path, Path]:
             if text.startswith("gitdir:"):
                 gd = Path(text.split(":", 1)[1].strip())
                 return d, (gd if gd.is_absolute() else (d / gd)).resolve()
-    raise NotARepositoryError(f"{here} is not inside a git repository", hint="git init")
+    raise NotARepositoryError(f"{here} is not inside a git repository", hint="git init && adaptvc init")
 
 
 class AdapterRepo:

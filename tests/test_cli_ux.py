@@ -249,3 +249,11 @@ def test_push_says_what_it_found_when_there_is_nothing_to_upload(avc_repo):
 def test_hooks_help_names_every_hook_adaptvc_installs():
     text = run_cli("hooks", "--help", check=True).stdout
     assert all(name in text for name in HOOK_NAMES)
+
+
+@pytest.mark.parametrize("args", [("log",), ("status",), ("save", "--adapter", "task_a", "-m", "x"), ("init",)])
+def test_outside_git_the_hint_gives_both_commands(tmp_path, args):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.endswith("Hint: git init && adaptvc init\n"), proc.stderr
+    assert list(tmp_path.iterdir()) == []
