@@ -98,6 +98,8 @@ def validate_alias(alias: str) -> str:
         raise InvalidRefError(f"invalid alias {alias!r}", hint=f"use {NAME_RULES}")
     if alias in RESERVED_SELECTORS or _VERSION_RE.match(alias):
         raise InvalidRefError(f"alias {alias!r} would shadow a built-in selector", hint="pick a name that is not 'latest' or 'vN'")
+    if _HEX_RE.match(alias):  # NAME@<alias> is looked up before ids: it would hide the versions whose id starts so
+        raise InvalidRefError(f"alias {alias!r} would read as a version id (4+ hex digits)", hint="pick a name with a letter after 'f', e.g. production, best-eval")
     _check_length(alias, "alias")
     return alias
 

@@ -257,3 +257,14 @@ def test_outside_git_the_hint_gives_both_commands(tmp_path, args):
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.endswith("Hint: git init && adaptvc init\n"), proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_alias_that_reads_as_a_version_id_is_refused(avc_repo):
+    _save("task_a", 0)
+    _save("task_a", 1)
+    v1 = json.loads(run_cli("show", "task_a@v1", "--json", check=True).stdout)["id"]
+    head = git(avc_repo, "rev-parse", "HEAD")
+    proc = run_cli("alias", "task_a@v2", v1[:6])
+    assert proc.returncode == 1 and "would read as a version id" in proc.stderr and "Hint: " in proc.stderr
+    assert git(avc_repo, "rev-parse", "HEAD") == head
+    assert json.loads(run_cli("show", f"task_a@{v1[:6]}", "--json", check=True).stdout)["ref"] == "task_a@v1"
