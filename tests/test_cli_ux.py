@@ -268,3 +268,10 @@ def test_an_alias_that_reads_as_a_version_id_is_refused(avc_repo):
     assert proc.returncode == 1 and "would read as a version id" in proc.stderr and "Hint: " in proc.stderr
     assert git(avc_repo, "rev-parse", "HEAD") == head
     assert json.loads(run_cli("show", f"task_a@{v1[:6]}", "--json", check=True).stdout)["ref"] == "task_a@v1"
+
+
+def test_export_prints_the_directory_on_stdout_and_what_it_did_on_stderr(avc_repo, tmp_path):
+    _save("task_a", 0)
+    proc = run_cli("export", "task_a", str(tmp_path / "out"), check=True)
+    assert proc.stdout == f"{tmp_path / 'out'}\n"
+    assert proc.stderr.startswith("Exported task_a@v1 (")

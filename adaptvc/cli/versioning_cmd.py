@@ -378,7 +378,7 @@ def export_command(ref: str, directory: str, force: bool, quiet: bool, as_json: 
     Writes adapter_config.json and the weights (adapter_model.safetensors).
     DIRECTORY is created if needed; adapter files already there are refused unless
     --force. The result loads with PeftModel.from_pretrained; the workspace is not
-    touched. Prints the directory written.
+    touched. Prints the directory written on stdout (what was exported on stderr).
 
     \b
     Examples:
@@ -387,11 +387,13 @@ def export_command(ref: str, directory: str, force: bool, quiet: bool, as_json: 
     """
     with _quiet_progress(quiet or as_json):
         out = api.export(ref, directory, force=force)
+    v = api.show(ref)
     if as_json:
-        v = api.show(ref)
         emit_json({"ref": v.ref, "id": v.id, "directory": str(out)})
         return
-    click.echo(str(out))
+    if not quiet:
+        info(f"Exported {v.ref} ({v.id[:12]}) to {out}/")
+    click.echo(str(out))  # stdout: the directory alone, for $(adaptvc export ...)
 
 
 @click.command("alias")
