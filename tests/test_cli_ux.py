@@ -275,3 +275,11 @@ def test_export_prints_the_directory_on_stdout_and_what_it_did_on_stderr(avc_rep
     proc = run_cli("export", "task_a", str(tmp_path / "out"), check=True)
     assert proc.stdout == f"{tmp_path / 'out'}\n"
     assert proc.stderr.startswith("Exported task_a@v1 (")
+
+
+@pytest.mark.parametrize("path,cmd", ALL_COMMANDS, ids=[p for p, _ in ALL_COMMANDS])
+def test_options_name_what_they_take(path, cmd):
+    ctx = click.Context(cmd, info_name=path)
+    for param in cmd.params:
+        if isinstance(param, click.Option) and not param.is_flag:
+            assert param.make_metavar(ctx) != "TEXT", f"`{path} {param.opts[-1]}` shows TEXT"

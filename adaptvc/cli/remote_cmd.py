@@ -134,10 +134,10 @@ def remote_modify(name: str, key: str, value: str | None, local: bool, global_: 
 
 @click.command("push")
 @click.argument("refs", nargs=-1)
-@click.option("-r", "--remote", "remote", help="DVC remote for the weights (default: the default remote).")
-@click.option("--git-remote", default="origin", show_default=True, help="Git remote for the branch and version tags.")
+@click.option("-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote).")
+@click.option("--git-remote", default="origin", show_default=True, metavar="NAME", help="Git remote for the branch and version tags.")
 @click.option("--no-git", is_flag=True, help="Upload the weights only; push nothing to git.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), help="Parallel uploads (default 4).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), metavar="N", help="Parallel uploads (default 4).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
@@ -176,8 +176,8 @@ def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
 
 
 @click.command("pull")
-@click.option("-r", "--remote", "remote", help="DVC remote for the weights (default: the default remote).")
-@click.option("--git-remote", default="origin", show_default=True, help="Git remote to fast-forward from.")
+@click.option("-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote).")
+@click.option("--git-remote", default="origin", show_default=True, metavar="NAME", help="Git remote to fast-forward from.")
 @click.option("--no-git", is_flag=True, help="Only fetch the weights the workspace needs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
@@ -214,7 +214,7 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
 @click.command("clone")
 @click.argument("url", callback=not_empty)
 @click.argument("directory", required=False, callback=not_empty)
-@click.option("-r", "--remote", "remote", help="DVC remote for the weights (default: the default remote).")
+@click.option("-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote).")
 @click.option("--no-hooks", is_flag=True, help="Do not install adaptvc's git hooks in the clone.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")

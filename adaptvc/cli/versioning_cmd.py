@@ -53,8 +53,8 @@ def _parse_metrics(values: Sequence[str]) -> dict[str, Any]:
 
 
 @click.command("save")
-@click.option("--adapter", "-a", "adapter", required=True, help="Name of the adapter (its directory is adapters/NAME/).")
-@click.option("--message", "-m", required=True, help="What this version is, e.g. 'epoch 3'.")
+@click.option("--adapter", "-a", "adapter", required=True, metavar="NAME", help="Name of the adapter (its directory is adapters/NAME/).")
+@click.option("--message", "-m", required=True, metavar="MESSAGE", help="What this version is, e.g. 'epoch 3'.")
 @click.option("--from", "source", type=click.Path(file_okay=False, path_type=str), callback=not_empty,
               help="Copy the adapter in from a training output (a folder with <name>/ subfolders picks NAME's).")
 @click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="A metric to record (repeatable).")
