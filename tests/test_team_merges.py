@@ -127,3 +127,29 @@ def test_pull_after_both_clones_minted_the_same_vn(avc_repo, tmp_path):
     assert git(bob, "rev-parse", "task_a@v2^{commit}").strip() == vb.commit  # bob's tag kept
     assert git(bob, "rev-parse", "-q", "--verify", "task_a@v3").strip()  # the new tag arrived
     assert adaptvc.status(repo=bob)[0].state == "clean"
+
+
+def test_a_clone_without_the_merge_driver_gets_a_conflict_that_adaptvc_names(avc_repo, tmp_path):
+    alice, bob = _two_clones(avc_repo, tmp_path)
+    git(bob, "config", "--remove-section", "merge.adaptvc")  # as after a plain `git clone`
+    write_adapter(alice / A, 1)
+    adaptvc.save(adapter="task_a", message="alice", repo=alice)
+    git(alice, "push", "-q", "--no-verify", "origin", "main")
+    write_adapter(bob / A, 2)
+    saved = run_cli("save", "--adapter", "task_a", "-m", "bob", cwd=bob, check=True)
+    assert "no adaptvc merge driver" in saved.stderr and "adaptvc init" in saved.stderr
+    vb = adaptvc.show("task_a@v2", repo=bob)
+    proc = subprocess.run(["git", "pull", "--no-rebase", "--no-edit", "origin", "main"], cwd=bob,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "adapter_model.safetensors.dvc" in proc.stdout
+    status = run_cli("status", "--json", cwd=bob, check=True)
+    assert json.loads(status.stdout)[0]["state"] == "merge conflict"  # not "clean" from the first md5
+    saved = run_cli("save", "--adapter", "task_a", "-m", "x", cwd=bob)
+    assert saved.returncode == 1 and "unresolved merge conflict" in saved.stderr and "adaptvc init" in saved.stderr
+    refused = run_cli("checkout", "task_a@v1", cwd=bob)
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert len(adaptvc.log("task_a", repo=bob)) == 3  # the manifest merged by union all the same
+    adaptvc.checkout(f"task_a@{vb.id}", force=True, repo=bob)  # one way to resolve
+    git(bob, "add", A)
+    git(bob, "commit", "-q", "--no-edit")
+    assert _pair_is_one_version(bob) == vb.ref

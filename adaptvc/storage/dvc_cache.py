@@ -209,6 +209,13 @@ def read_pointer(path: str | os.PathLike[str]) -> Pointer | None:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    if "\n<<<<<<< " in f"\n{text}" or "\n>>>>>>> " in text:
+        # git's conflict markers: a merge in a clone without adaptvc's merge driver
+        raise InvalidAdapterError(
+            f"{path}: unresolved merge conflict (this clone has no adaptvc merge driver)", path=str(path),
+            hint=f"adaptvc init (once per clone, for the next merges); now keep one side's pair: git checkout "
+                 f"--ours -- {Path(path).name} adapter_config.json (in {Path(path).parent}), git add both, commit",
+        )
     m = _PTR_MD5.search(text)
     if not m:
         raise InvalidAdapterError(f"{path}: no md5 in this DVC pointer", path=str(path))

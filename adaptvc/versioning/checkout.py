@@ -23,6 +23,7 @@ from adaptvc.storage.dvc_cache import dumps_pointer
 from adaptvc.storage.fetch import ensure_versions
 from adaptvc.storage.lock import signals_deferred
 from adaptvc.versioning.workspace import (
+    CONFLICT,
     MODIFIED,
     FileTransaction,
     POINTER_NAME,
@@ -59,6 +60,12 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
         ensure_versions(repo, [target])
         d = repo.adapter_dir(target.adapter)
         status = adapter_status(repo, target.adapter, versions)
+        if status.state == CONFLICT and not force:
+            raise DirtyWorkspaceError(
+                f"{repo.adapter_rel(target.adapter)}/{POINTER_NAME} has an unresolved merge conflict",
+                hint=f"adaptvc checkout {ref} --force puts that version's pair in place (then git add "
+                f"{repo.adapter_rel(target.adapter)} and commit the merge); adaptvc init installs the merge driver",
+            )
         if status.state == MODIFIED and not force:
             at = status.version.ref if status.version else "its last saved version"
             raise DirtyWorkspaceError(

@@ -211,6 +211,10 @@ def save_version(
             )
             commit = _write_and_commit(repo, version, cbytes, in_place=in_place, converted=converted,
                                        backup_dir=stage / "backup")
+    if git_ops.run_git(repo.root, "config", "--get", "merge.adaptvc.driver", check=False) == "":
+        log.warning("this clone has no adaptvc merge driver (git does not copy .git/config when cloning), so "
+                    "merging a branch that also saved %s will conflict; run `adaptvc init` once in this clone",
+                    adapter)
     log.info("saved %s (%s)", version.ref, md5[:12])
     return replace(version, commit=commit, new=True)
 

@@ -23,6 +23,7 @@ CLEAN = "clean"
 MODIFIED = "modified"
 WEIGHTS_MISSING = "weights missing"
 NEVER_SAVED = "never saved"
+CONFLICT = "merge conflict"  # git left conflict markers in the pointer
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
@@ -67,7 +68,7 @@ class AdapterStatus:
     """``adaptvc status`` for one adapter."""
 
     adapter: str
-    state: str  # clean | modified | weights missing | never saved
+    state: str  # clean | modified | weights missing | never saved | merge conflict
     version: AdapterVersion | None = None  # the version the directory is at
     latest: AdapterVersion | None = None
     changes: tuple[str, ...] = ()  # e.g. ("weights", "config")
@@ -92,7 +93,11 @@ def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVe
     latest = max(versions, key=lambda v: (v.created_at, v.version)) if versions else None
     if not versions:
         return AdapterStatus(adapter, NEVER_SAVED)
-    at = workspace_version(repo, adapter, versions)
+    try:
+        at = workspace_version(repo, adapter, versions)
+    except AdaptvcError:  # a pointer with conflict markers, or damaged: no version to compare with
+        return AdapterStatus(adapter, CONFLICT if _has_conflict(d / POINTER_NAME) else MODIFIED, None, latest,
+                             ("pointer",))
     weights = d / WEIGHTS_NAME
     if not weights.is_file():
         return AdapterStatus(adapter, WEIGHTS_MISSING, at, latest, ("weights",))
@@ -110,6 +115,13 @@ def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVe
         except AdaptvcError:
             changes.append("config")
     return AdapterStatus(adapter, MODIFIED if changes else CLEAN, at, latest, tuple(changes), md5)
+
+
+def _has_conflict(path: Path) -> bool:
+    try:
+        return b"<<<<<<< " in path.read_bytes()
+    except OSError:
+        return False
 
 
 def ensure_gitignore(path: Path) -> bytes | None:
@@ -204,7 +216,7 @@ class FileTransaction:
 
 
 __all__ = [
-    "CLEAN", "MODIFIED", "NEVER_SAVED", "WEIGHTS_MISSING", "POINTER_NAME", "AdapterStatus", "FileTransaction",
+    "CLEAN", "CONFLICT", "MODIFIED", "NEVER_SAVED", "WEIGHTS_MISSING", "POINTER_NAME", "AdapterStatus", "FileTransaction",
     "adapter_status", "config_bytes", "ensure_gitignore", "sha256", "state_record", "workspace_version",
     "CONFIG_NAME", "LEGACY_WEIGHTS_NAME", "WEIGHTS_NAME",
 ]
