@@ -283,3 +283,10 @@ def test_options_name_what_they_take(path, cmd):
     for param in cmd.params:
         if isinstance(param, click.Option) and not param.is_flag:
             assert param.make_metavar(ctx) != "TEXT", f"`{path} {param.opts[-1]}` shows TEXT"
+
+
+def test_log_of_a_never_saved_adapter_says_how_to_save_it(avc_repo):
+    write_adapter("adapters/task_b", 0)
+    proc = run_cli("log", "task_b", check=True)
+    assert proc.stdout == "" and "adaptvc save --adapter task_b -m MESSAGE" in proc.stderr
+    assert run_cli("log", "task_b", "--json", check=True).stdout.strip() == "[]"

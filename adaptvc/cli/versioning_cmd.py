@@ -211,7 +211,8 @@ def log_command(adapter: str | None, as_json: bool) -> None:
         emit_json([v.to_dict() for v in versions])
         return
     if not versions:
-        info("No versions saved yet." + ("" if adapter else " Save one: adaptvc save --adapter NAME -m MESSAGE"))
+        info(f"No versions of {adapter} saved yet. Save one: adaptvc save --adapter {adapter} -m MESSAGE" if adapter
+             else "No versions saved yet. Save one: adaptvc save --adapter NAME -m MESSAGE")
         return
     _render_log(versions)
 
