@@ -290,3 +290,21 @@ def test_log_of_a_never_saved_adapter_says_how_to_save_it(avc_repo):
     proc = run_cli("log", "task_b", check=True)
     assert proc.stdout == "" and "adaptvc save --adapter task_b -m MESSAGE" in proc.stderr
     assert run_cli("log", "task_b", "--json", check=True).stdout.strip() == "[]"
+
+
+def test_status_gives_the_next_command_for_each_state_that_needs_one(avc_repo):
+    _save("task_a", 0)
+    _save("task_b", 1)
+    write_adapter("adapters/task_c", 2)
+    write_adapter("adapters/task_a", 3)  # modified
+    (avc_repo / "adapters" / "task_b" / "adapter_model.safetensors").unlink()  # weights missing
+    proc = run_cli("status", check=True)
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["task_a", "task_b", "task_c"]
+    hints = proc.stderr.splitlines()
+    assert "Hint: task_a: keep the changes with adaptvc save --adapter task_a -m MESSAGE, " \
+           "or drop them with adaptvc checkout task_a@v1 --force" in hints
+    assert any(h.startswith("Hint: task_b: adaptvc checkout task_b@v1") for h in hints)
+    assert "Hint: task_c: adaptvc save --adapter task_c -m MESSAGE" in hints
+    run_cli("checkout", "task_b@v1", check=True)  # the hint works
+    assert "task_b" not in run_cli("status", check=True).stderr
+    assert run_cli("status", "--json", check=True).stderr == ""

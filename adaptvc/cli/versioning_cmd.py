@@ -275,6 +275,14 @@ def show_command(ref: str, as_json: bool) -> None:
 # --- status -----------------------------------------------------------------------------
 
 
+_STATUS_HINTS = {
+    "modified": "{name}: keep the changes with adaptvc save --adapter {name} -m MESSAGE, "
+                "or drop them with adaptvc checkout {ref} --force",
+    "weights missing": "{name}: adaptvc checkout {ref} (restores the weights, fetching them if needed)",
+    "never saved": "{name}: adaptvc save --adapter {name} -m MESSAGE",
+}
+
+
 @click.command("status")
 @click.argument("adapters", nargs=-1, metavar="[ADAPTER]...")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
@@ -319,6 +327,10 @@ def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
             extra += f"  [latest: {s.latest.ref}]"
         colour = {"clean": "green", "modified": "yellow"}.get(s.state, "red")
         click.echo(f"{s.adapter:<{width}}  {at:<{at_width}}  {style(s.state, fg=colour)}{extra}")
+    for s in statuses:  # the next command for each state that needs one (stderr: talk)
+        hint = _STATUS_HINTS.get(s.state)
+        if hint:
+            info("Hint: " + hint.format(name=s.adapter, ref=s.version.ref if s.version else s.adapter))
 
 
 # --- checkout / export / alias -----------------------------------------------------------
