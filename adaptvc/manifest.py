@@ -220,11 +220,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         InvalidAdapterError: a line that is not a JSON object (e.g. conflict markers left by
             a merge without adaptvc's ``.gitattributes``), naming file and line.
     """
+    return [obj for _, obj in _numbered_records(path)]
+
+
+def _numbered_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    out: list[dict[str, Any]] = []
+    out: list[tuple[int, dict[str, Any]]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -236,9 +240,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             raise InvalidAdapterError(
                 f"{path}:{lineno}: not a manifest record: {line[:60]!r}", path=str(path),
                 hint="a merge without adaptvc's .gitattributes may have left conflict markers; keep every "
-                "record line, delete the markers, commit; then run `adaptvc init` to install the merge drivers",
+                "record line, delete the markers, commit; then run `adaptvc init` to install the merge drivers"
+                if line.startswith(("<<<<<<<", "|||||||", "=======", ">>>>>>>")) else
+                "the line is not valid JSON (edited by hand, or cut short?): restore it from git "
+                f"(git log -p -- {path.name}) or delete it",
             )
-        out.append(obj)
+        out.append((lineno, obj))
     return out
 
 
@@ -247,11 +254,15 @@ def read_manifest(path: Path, *, directory: str = "") -> list[AdapterVersion]:
     line reaching a branch twice) are dropped."""
     seen: set[tuple[Any, ...]] = set()
     versions = []
-    for rec in read_jsonl(path):
+    for lineno, rec in _numbered_records(path):
         try:
             v = AdapterVersion.from_record(rec, directory=directory)
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidAdapterError(f"{path}: malformed version record ({exc}): {rec!r:.80}", path=str(path)) from None
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise InvalidAdapterError(
+                f"{path}:{lineno}: malformed version record ({what}): {json.dumps(rec)[:80]}", path=str(path),
+                hint=f"restore the line from git (git log -p -- {path.name}) or delete it",
+            ) from None
         key = (v.version, v.id, v.created_at)
         if key not in seen:
             seen.add(key)

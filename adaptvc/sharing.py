@@ -296,14 +296,24 @@ def push(refs: Sequence[str] = (), *, repo: str | os.PathLike[str] = ".", remote
         proc = _git(r.root, *args, git_remote, f"refs/heads/{branch}:refs/heads/{branch}",
                     env={SKIP_HOOKS_ENV: "pre-push"}, check=False)
         if proc.returncode != 0:
+            text = (proc.stderr or proc.stdout).strip()
+            behind = any(w in proc.stdout + proc.stderr for w in ("[rejected]", "non-fast-forward", "fetch first"))
+            hint = (f"{git_remote} has commits you do not: git pull --no-rebase {git_remote} {branch} (manifests "
+                    "merge by themselves), then adaptvc push again (uploaded weights are not sent twice)"
+                    if behind else "fix what git says, then adaptvc push again (uploaded weights are not sent twice)")
             raise RemoteError(
-                f"the weights are on DVC remote {result.remote!r}, but git push to {git_remote} failed: "
-                f"{(proc.stderr or proc.stdout).strip()}",
-                hint=f"adaptvc pull --git-remote {git_remote} (if the remote moved on), then adaptvc push",
+                f"the weights are on DVC remote {result.remote!r}, but git push to {git_remote} failed: {text}",
+                hint=hint,
             )
         pushed = True
-    return PushResult(result.remote, git_remote, branch, tuple(v.ref for v in uploaded), tuple(v.ref for v in there),
-                      result.bytes, result.seconds, pushed)
+    from adaptvc.refs import unique_ref
+
+    same_adapter: dict[str, list[AdapterVersion]] = {}
+    for v in versions:
+        same_adapter.setdefault(v.adapter, []).append(v)
+    name = lambda v: unique_ref(v, same_adapter[v.adapter])  # noqa: E731 - task_a@<id> for a vN minted twice
+    return PushResult(result.remote, git_remote, branch, tuple(name(v) for v in uploaded),
+                      tuple(name(v) for v in there), result.bytes, result.seconds, pushed)
 
 
 # --- pull ---------------------------------------------------------------------------------

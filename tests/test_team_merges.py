@@ -153,3 +153,48 @@ def test_a_clone_without_the_merge_driver_gets_a_conflict_that_adaptvc_names(avc
     git(bob, "add", A)
     git(bob, "commit", "-q", "--no-edit")
     assert _pair_is_one_version(bob) == vb.ref
+
+
+def test_a_damaged_manifest_line_is_named_by_file_and_line_and_duplicates_are_harmless(avc_repo):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    write_adapter(A, 1)
+    adaptvc.save(adapter="task_a", message="v2")
+    manifest = avc_repo / A / "versions.jsonl"
+    good = manifest.read_text()
+    manifest.write_text(good + good.splitlines()[0] + "\n")  # what a union of two histories can give
+    assert [v.ref for v in adaptvc.log("task_a")] == ["task_a@v2", "task_a@v1"]
+    for bad, why in (('{"adapter": "task_a", "version": 3', "not valid JSON"),
+                     ('{"adapter": "task_a"}', "missing field 'version'")):
+        manifest.write_text(good + bad + "\n")
+        for args in (("log", "task_a"), ("show", "task_a@v1"), ("status",)):
+            proc = run_cli(*args, cwd=avc_repo)
+            assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+            assert "versions.jsonl:3:" in proc.stderr and why in proc.stderr
+
+
+def test_push_rejected_by_git_says_how_to_integrate_and_a_rerun_works(avc_repo, tmp_path):
+    from tests.remote_servers import RemoteSpec
+    from tests.test_remote_transfer import configure_remote
+
+    server = tmp_path / "server.git"
+    git(tmp_path, "init", "-q", "--bare", str(server))
+    git(avc_repo, "remote", "add", "origin", str(server))
+    configure_remote(avc_repo, RemoteSpec(kind="dir", url=str(tmp_path / "dvc-remote")))
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    adaptvc.push()
+    other = tmp_path / "other"
+    adaptvc.clone(str(server), other)
+    write_adapter(other / A, 1)
+    adaptvc.save(adapter="task_a", message="theirs", repo=other)
+    adaptvc.push(repo=other)
+    write_adapter(A, 2)
+    ours = adaptvc.save(adapter="task_a", message="ours")  # task_a@v2 as well
+    proc = run_cli("push", cwd=avc_repo)
+    assert proc.returncode == 1
+    assert "the weights are on DVC remote" in proc.stderr and "git pull --no-rebase origin main" in proc.stderr
+    git(avc_repo, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+    again = json.loads(run_cli("push", "--json", cwd=avc_repo, check=True).stdout)
+    assert again["git_pushed"] and again["uploaded"] == []  # the weights went up the first time
+    assert f"task_a@{ours.id}" in again["already_there"]  # a vN minted twice is named by id
