@@ -198,3 +198,37 @@ def test_push_rejected_by_git_says_how_to_integrate_and_a_rerun_works(avc_repo, 
     again = json.loads(run_cli("push", "--json", cwd=avc_repo, check=True).stdout)
     assert again["git_pushed"] and again["uploaded"] == []  # the weights went up the first time
     assert f"task_a@{ours.id}" in again["already_there"]  # a vN minted twice is named by id
+
+
+def test_merge_rules_work_for_an_adapters_dir_with_spaces_and_unicode(tmp_path, monkeypatch):
+    root = tmp_path / "repo with späces"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / ".gitattributes").write_text("*.png binary\n")  # the user's own rules stay
+    (root / ".adaptvc").mkdir()
+    (root / ".adaptvc" / "config.toml").write_text('[adaptvc]\nadapters_dir = "my adäpters"\n')
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "initial")
+    # what an older adaptvc wrote: unquoted, so git read "my" as the pattern
+    with open(root / ".gitattributes", "a") as fh:
+        fh.write("my adäpters/*/versions.jsonl merge=union\n")
+    adaptvc.init(root)
+    attrs = (root / ".gitattributes").read_text()
+    assert attrs.startswith("*.png binary\n") and "\nmy adäpters/" not in attrs
+    checked = git(root, "check-attr", "merge", "--", "my adäpters/a/versions.jsonl",
+                  "my adäpters/a/adapter_model.safetensors.dvc")
+    assert checked.splitlines()[0].endswith("merge: union") and checked.splitlines()[1].endswith("merge: adaptvc")
+    assert adaptvc.init(root).changes == ()
+    monkeypatch.chdir(root)
+    d = root / "my adäpters" / "task_a"
+    write_adapter(d, 0)
+    adaptvc.save(adapter="task_a", message="base")
+    git(root, "checkout", "-q", "-b", "side")
+    write_adapter(d, 1)
+    adaptvc.save(adapter="task_a", message="side")
+    git(root, "checkout", "-q", "main")
+    write_adapter(d, 2)
+    adaptvc.save(adapter="task_a", message="main")
+    proc = subprocess.run(["git", "merge", "--no-edit", "side"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0 and "not a valid attribute name" not in proc.stderr, proc.stderr
+    assert len(adaptvc.log("task_a")) == 3 and adaptvc.status()[0].state == "clean"

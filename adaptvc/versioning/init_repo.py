@@ -34,15 +34,31 @@ DRIVER_COMMAND = "true"
 DVC_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore")
 
 
+def _pattern(text: str) -> str:
+    """A .gitattributes pattern: C-quoted when it holds whitespace (git would split it
+    into pattern + attribute names and the rule would never match)."""
+    if any(c.isspace() or c in '"\\' for c in text) or text.startswith(("#", "!")):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t") + '"'
+    return text
+
+
 def gitattributes_lines(adapters_dir: str) -> list[str]:
     d = adapters_dir.strip("/")
     return [
         "# adaptvc: manifests are append-only (union merge); current adapter files keep our side",
-        f"{d}/*/{MANIFEST_NAME} merge=union",
-        f"{d}/*/{ALIASES_NAME} merge=union",
-        f"{d}/*/{POINTER_NAME} merge=adaptvc",
-        f"{d}/*/adapter_config.json merge=adaptvc",
+        f"{_pattern(f'{d}/*/{MANIFEST_NAME}')} merge=union",
+        f"{_pattern(f'{d}/*/{ALIASES_NAME}')} merge=union",
+        f"{_pattern(f'{d}/*/{POINTER_NAME}')} merge=adaptvc",
+        f"{_pattern(f'{d}/*/adapter_config.json')} merge=adaptvc",
     ]
+
+
+def _unquoted_lines(adapters_dir: str) -> set[str]:
+    """What earlier versions wrote for a directory needing quotes (broken: see _pattern)."""
+    d = adapters_dir.strip("/")
+    return {f"{d}/*/{MANIFEST_NAME} merge=union", f"{d}/*/{ALIASES_NAME} merge=union",
+            f"{d}/*/{POINTER_NAME} merge=adaptvc", f"{d}/*/adapter_config.json merge=adaptvc"} - set(
+        gitattributes_lines(adapters_dir))
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,9 @@ def init_repo(path: str = ".") -> InitResult:
         attrs = root / ".gitattributes"
         old = attrs.read_text(encoding="utf-8") if attrs.is_file() else ""
         wanted = gitattributes_lines(repo.config.adapters_dir)
+        broken = _unquoted_lines(repo.config.adapters_dir)
+        if broken & set(old.splitlines()):  # drop the unquoted rules an older adaptvc wrote
+            old = "".join(line for line in old.splitlines(keepends=True) if line.rstrip("\r\n") not in broken)
         missing = [line for line in wanted if line not in old.splitlines()]
         if [m for m in missing if not m.startswith("#")]:
             text = old + ("" if not old or old.endswith("\n") else "\n") + "\n".join(missing) + "\n"
