@@ -308,3 +308,10 @@ def test_status_gives_the_next_command_for_each_state_that_needs_one(avc_repo):
     run_cli("checkout", "task_b@v1", check=True)  # the hint works
     assert "task_b" not in run_cli("status", check=True).stderr
     assert run_cli("status", "--json", check=True).stderr == ""
+
+
+@pytest.mark.parametrize("args", [(), ("remote",), ("hooks",)])
+def test_a_bare_command_group_shows_its_help_on_stdout(args):
+    proc = run_cli(*args)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith(f"Usage: adaptvc {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")

@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     see the traceback, unless ``--traceback`` / ``ADAPTVC_TRACEBACK=1`` asks for it.
     """
     argv, traceback_flag = _split_traceback_flag(list(sys.argv[1:] if argv is None else argv))
+    # Plain `adaptvc` (or `adaptvc remote`, `adaptvc hooks`): the overview on stdout, as with
+    # --help; Click would print it on stderr and exit 2, as for a mistake.
+    if not argv or (len(argv) == 1 and isinstance(cli.commands.get(argv[0]), click.Group)):
+        argv = [*argv, "--help"]
     if traceback_flag:
         argv = ["--traceback", *argv]
     try:
