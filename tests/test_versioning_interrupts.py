@@ -1,6 +1,7 @@
 """A save killed part-way (SIGINT, SIGTERM, SIGHUP, SIGKILL), in a real process: the
 repository ends up as it was (or, when HEAD had already moved to the new commit, with the
-version completed), the lock is free, and the DVC cache holds no partial object."""
+version completed), the lock is free, and the DVC cache holds no partial object; an
+interrupted checkout; and saving in an unusual git state (detached HEAD)."""
 
 from __future__ import annotations
 
@@ -135,3 +136,13 @@ def test_an_interrupted_checkout_leaves_the_directory_as_it_was(avc_repo, monkey
     assert not list((avc_repo / ".git" / "adaptvc").glob("checkout-*"))
     assert adaptvc.checkout("task_a@v1").peft.r == 4
     assert json.loads((avc_repo / A / "adapter_config.json").read_text())["r"] == 4
+
+
+def test_save_on_a_detached_head_warns_that_the_version_is_on_no_branch(avc_repo):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    git(avc_repo, "checkout", "-q", "--detach")
+    write_adapter(A, 1)
+    proc = run_cli("save", "--adapter", "task_a", "-m", "detached", cwd=avc_repo, check=True)
+    assert "HEAD is detached" in proc.stderr and "git switch -c" in proc.stderr
+    assert git(avc_repo, "status", "--porcelain") == ""

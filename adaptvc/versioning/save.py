@@ -211,6 +211,9 @@ def save_version(
             )
             commit = _write_and_commit(repo, version, cbytes, in_place=in_place, converted=converted,
                                        backup_dir=stage / "backup")
+    if git_ops.run_git(repo.root, "symbolic-ref", "-q", "HEAD", check=False) == "":
+        log.warning("HEAD is detached: %s is on no branch (only its tag keeps it; `git switch` elsewhere and "
+                    "the branch's manifest will not list it); keep it with: git switch -c BRANCH", version.ref)
     if git_ops.run_git(repo.root, "config", "--get", "merge.adaptvc.driver", check=False) == "":
         log.warning("this clone has no adaptvc merge driver (git does not copy .git/config when cloning), so "
                     "merging a branch that also saved %s will conflict; run `adaptvc init` once in this clone",
