@@ -311,15 +311,20 @@ def test_lineage_branches_after_checkout_and_parent_option(avc_repo):
     assert "|/" in text  # the branch joins v2 in the graph
 
 
-def test_missing_weights_ask_for_pull(avc_repo):
+def test_missing_weights_say_what_to_do_and_change_nothing(avc_repo):
+    from tests.versioning_helpers import repo_snapshot
+
     saved = _three_versions(avc_repo)
     from adaptvc.repo import AdapterRepo
 
     obj = AdapterRepo.open().dvc_cache.object_path(saved[0].id)
     obj.unlink()
+    before = repo_snapshot(avc_repo)
     proc = run_cli("checkout", "task_a@v1")
     assert proc.returncode == 1 and "weights of task_a@v1 are not in the local cache" in proc.stderr
-    assert "adaptvc pull" in proc.stderr
+    # no DVC remote here: `adaptvc pull` could not help, adding one can
+    assert "no DVC remote is configured" in proc.stderr and "adaptvc remote add" in proc.stderr
+    assert repo_snapshot(avc_repo) == before
     with pytest.raises(ObjectMissingError):
         adaptvc.resolve("task_a@v1")
 

@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from adaptvc.repo import AdapterRepo
 
 
-def fetch_missing(repo: "AdapterRepo", md5s: list[str]) -> None:
-    """Try to bring ``md5s`` into the local cache from the default DVC remote.
+def fetch_missing(repo: "AdapterRepo", md5s: list[str]) -> bool:
+    """Try to bring ``md5s`` into the local cache from the default DVC remote; ``False``
+    when no DVC remote is configured.
 
     Every object is MD5-checked before it enters the cache (see
     :mod:`adaptvc.storage.transfer`). With no DVC remote configured, nothing happens and
@@ -31,7 +32,8 @@ def fetch_missing(repo: "AdapterRepo", md5s: list[str]) -> None:
     try:
         fetch_objects(repo.root, md5s)
     except RemoteNotFoundError:
-        return None  # no remote: the caller's error names the versions and says `adaptvc remote add`
+        return False  # no remote: the caller's error names the versions and says `adaptvc remote add`
+    return True
 
 
 def ensure_objects(repo: "AdapterRepo", md5s: Iterable[str], *, labels: Mapping[str, str] | None = None) -> None:
@@ -49,14 +51,19 @@ def ensure_objects(repo: "AdapterRepo", md5s: Iterable[str], *, labels: Mapping[
     missing = [m for m in dict.fromkeys(md5s) if not cache.has(m)]
     if not missing:
         return
-    fetch_missing(repo, missing)
+    has_remote = fetch_missing(repo, missing)
     still = [m for m in missing if not cache.has(m)]
     if still:
         labels = labels or {}
         names = ", ".join(labels.get(m, m) for m in still)
+        if has_remote:
+            where, hint = "nor on the DVC remote", "adaptvc pull (or ask whoever saved it to run adaptvc push)"
+        else:
+            where = "and no DVC remote is configured to fetch them from"
+            hint = "adaptvc remote add NAME URL --default (where the team pushes weights), then run this again"
         raise ObjectMissingError(
-            f"weights of {names} are not in the local cache ({cache.path})",
-            md5s=tuple(still), hint="adaptvc pull",
+            f"weights of {names} are not in the local cache ({cache.path}) {where}",
+            md5s=tuple(still), hint=hint,
         )
 
 
