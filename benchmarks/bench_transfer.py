@@ -5,7 +5,7 @@ fp16, ~34 MB each) are moved to and from a directory remote, a moto S3 server an
 OpenSSH server on 127.0.0.1. Whole processes for both tools (what a user waits for),
 median of --runs runs, each run against an empty remote / empty cache.
 
-    .venv/bin/python benchmarks/transfer.py [--runs 3]
+    .venv/bin/python benchmarks/bench_transfer.py [--runs 3]
 """
 
 from __future__ import annotations
