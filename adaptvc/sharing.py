@@ -367,7 +367,14 @@ def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
                     check=False)
         if proc.returncode != 0:
             text = (proc.stderr or proc.stdout).strip()
-            hint = f"git pull --no-rebase {git_remote} {branch}   (merges; manifests merge by themselves), then adaptvc pull"
+            if "would be overwritten" in text:  # nothing was lost: git refused before touching anything
+                hint = ("you have unsaved changes to files the pull updates: keep them (adaptvc save --adapter NAME "
+                        "-m ..., or git commit) or drop them (adaptvc checkout NAME --force), then adaptvc pull")
+            elif "fast-forward" in text or "diverg" in text:
+                hint = (f"git pull --no-rebase {git_remote} {branch}   (merges; manifests merge by themselves), "
+                        "then adaptvc pull")
+            else:
+                hint = f"git pull {git_remote} {branch} shows the same; fix what git says, then adaptvc pull"
             raise RemoteError(f"git pull from {git_remote} failed: {text}", hint=hint)
         tag_warnings = _fetch_tags(r.root, git_remote)
     else:

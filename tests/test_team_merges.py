@@ -232,3 +232,29 @@ def test_merge_rules_work_for_an_adapters_dir_with_spaces_and_unicode(tmp_path, 
     proc = subprocess.run(["git", "merge", "--no-edit", "side"], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0 and "not a valid attribute name" not in proc.stderr, proc.stderr
     assert len(adaptvc.log("task_a")) == 3 and adaptvc.status()[0].state == "clean"
+
+
+def test_pull_never_loses_unsaved_work(avc_repo, tmp_path):
+    alice, bob = _two_clones(avc_repo, tmp_path)
+    write_adapter(alice / A, 1)
+    adaptvc.save(adapter="task_a", message="alice", repo=alice)
+    git(alice, "push", "-q", "--no-verify", "origin", "main")
+    write_adapter(bob / A, 2)  # bob's unsaved weights (and the same config)
+    (bob / A / "adapter_config.json").write_text(git(bob, "show", f"HEAD:{A}/adapter_config.json"))
+    unsaved = file_md5(bob / A / "adapter_model.safetensors")[0]
+    result = adaptvc.pull(repo=bob)
+    assert result.new_commit != result.old_commit
+    assert file_md5(bob / A / "adapter_model.safetensors")[0] == unsaved  # kept, with a warning
+    assert any("never saved" in w for w in result.sync.warnings)
+    assert adaptvc.status(repo=bob)[0].changes == ("weights",)
+
+    write_adapter(alice / A, 3, config={"r": 8})
+    adaptvc.save(adapter="task_a", message="alice r8", repo=alice)
+    git(alice, "push", "-q", "--no-verify", "origin", "main")
+    cfg = json.loads((bob / A / "adapter_config.json").read_text())
+    (bob / A / "adapter_config.json").write_text(json.dumps(dict(cfg, lora_alpha=99)))  # unsaved config
+    before = (bob / A / "adapter_config.json").read_bytes()
+    proc = run_cli("pull", cwd=bob)
+    assert proc.returncode == 1 and "unsaved changes" in proc.stderr and "adaptvc save" in proc.stderr
+    assert (bob / A / "adapter_config.json").read_bytes() == before
+    assert file_md5(bob / A / "adapter_model.safetensors")[0] == unsaved
