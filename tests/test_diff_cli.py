@@ -76,7 +76,6 @@ def test_json_nulls_where_undefined(tmp_path):
 
 
 def test_plot_writes_png(two_adapters, tmp_path):
-    pytest.importorskip("matplotlib")
     a, b = two_adapters
     out = tmp_path / "heat.png"
     proc = run_cli("diff", str(a), str(b), "--plot", str(out))

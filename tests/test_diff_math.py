@@ -266,7 +266,7 @@ def test_same_update_at_a_higher_rank_has_no_change():
 
 
 def test_fp16_and_bf16_files_decode_exactly(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     from safetensors.torch import save_file as save_torch
 
     from adaptvc.formats.safetensors_reader import SafetensorsReader

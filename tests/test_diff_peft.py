@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-peft = pytest.importorskip("peft")
+import peft
+import torch
 
 import adaptvc  # noqa: E402
 from tests.models import perturb_adapter, tiny_gpt2, tiny_llama  # noqa: E402

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-torch = pytest.importorskip("torch")
-peft = pytest.importorskip("peft")
+import peft
+import torch
 
 import adaptvc  # noqa: E402
 from tests.models import perturb_adapter, sample_input, tiny_llama  # noqa: E402

@@ -14,6 +14,7 @@ import click
 from adaptvc import api
 from adaptvc.cli.output import emit_json, human_bytes, human_count, info, style
 from adaptvc.cli.params import not_empty
+from adaptvc.errors import AdaptvcError
 
 JSON_HELP = "Print one JSON document on stdout instead of text."
 
@@ -46,10 +47,14 @@ def init_command() -> None:
 # --- save -------------------------------------------------------------------------------
 
 
-def _parse_metrics(values: Sequence[str]) -> dict[str, Any]:
+def _parse_metrics(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> dict[str, Any]:
+    """``--metric KEY=VALUE`` → dict; a malformed one is a usage error (exit 2)."""
     from adaptvc.versioning.save import parse_metric
 
-    return dict(parse_metric(v) for v in values)
+    try:
+        return dict(parse_metric(v) for v in values)
+    except AdaptvcError as exc:
+        raise click.BadParameter(f"{exc.message}; write it as KEY=VALUE, e.g. --metric eval_loss=1.92") from None
 
 
 @click.command("save")
@@ -57,11 +62,12 @@ def _parse_metrics(values: Sequence[str]) -> dict[str, Any]:
 @click.option("--message", "-m", required=True, metavar="MESSAGE", help="What this version is, e.g. 'epoch 3'.")
 @click.option("--from", "source", type=click.Path(file_okay=False, path_type=str), callback=not_empty,
               help="Copy the adapter in from a training output (a folder with <name>/ subfolders picks NAME's).")
-@click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="A metric to record (repeatable).")
+@click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", callback=_parse_metrics,
+              help="A metric to record (repeatable).")
 @click.option("--parent", metavar="REF", help="Record REF as the parent instead of the version the workspace is at.")
 @click.option("--base-model", metavar="PATH_OR_ID", help="Base model to link instead of the config's base_model_name_or_path.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def save_command(adapter: str, message: str, source: str | None, metrics: tuple[str, ...], parent: str | None,
+def save_command(adapter: str, message: str, source: str | None, metrics: dict[str, Any], parent: str | None,
                  base_model: str | None, as_json: bool) -> None:
     """Save the adapter's current files as a new version.
 
@@ -75,7 +81,7 @@ def save_command(adapter: str, message: str, source: str | None, metrics: tuple[
       adaptvc save --adapter task_a -m "epoch 3" --metric eval_loss=1.92
       adaptvc save --adapter task_a --from outputs/checkpoint-500 -m "step 500"
     """
-    version = api.save(source, adapter=adapter, message=message, metrics=_parse_metrics(metrics),
+    version = api.save(source, adapter=adapter, message=message, metrics=metrics,
                        parent=parent, base_model=base_model)
     if as_json:
         emit_json({**version.to_dict(), "created": version.new})
