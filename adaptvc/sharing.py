@@ -106,9 +106,11 @@ class SyncResult:
     updated: tuple[str, ...] = ()      # adapters whose weights were (re)written
     unchanged: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()      # adapters the checked-out commit lacks: saved weights removed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"updated": list(self.updated), "unchanged": list(self.unchanged), "warnings": list(self.warnings)}
+        return {"updated": list(self.updated), "unchanged": list(self.unchanged), "warnings": list(self.warnings),
+                "removed": list(self.removed)}
 
 
 def sync_workspace(repo: AdapterRepo, *, fetch: bool = True) -> SyncResult:
@@ -151,8 +153,10 @@ def sync_workspace(repo: AdapterRepo, *, fetch: bool = True) -> SyncResult:
                 )
                 continue
         wanted[name] = (weights, pointer.md5, version)
+    removed, kept = _drop_orphan_weights(repo)
+    warnings += kept
     if not wanted:
-        return SyncResult((), tuple(unchanged), tuple(warnings))
+        return SyncResult((), tuple(unchanged), tuple(warnings), tuple(removed))
 
     md5s = [md5 for _, md5, _ in wanted.values()]
     labels = {md5: (v.ref if v else name) for name, (_, md5, v) in wanted.items()}
@@ -186,7 +190,41 @@ def sync_workspace(repo: AdapterRepo, *, fetch: bool = True) -> SyncResult:
         if version is not None:
             repo.state.set_at(name, state_record(version))
         updated.append(name)
-    return SyncResult(tuple(updated), tuple(unchanged), tuple(warnings))
+    return SyncResult(tuple(updated), tuple(unchanged), tuple(warnings), tuple(removed))
+
+
+def _drop_orphan_weights(repo: AdapterRepo) -> tuple[list[str], list[str]]:
+    """Weights left in ``adapters/NAME/`` after git removed that adapter's pointer, config,
+    manifest and ``.gitignore`` (a checkout of a branch without NAME): untracked, they
+    would show in ``git status`` and go into git with ``git add -A``. Weights that are
+    in the DVC cache come back with the branch, so they are removed; others are kept,
+    with a warning."""
+    from adaptvc.formats import CONFIG_NAME, WEIGHTS_NAME
+    from adaptvc.versioning.workspace import POINTER_NAME
+
+    removed: list[str] = []
+    warnings: list[str] = []
+    try:
+        dirs = sorted(d for d in repo.adapters_path.iterdir() if d.is_dir())
+    except FileNotFoundError:
+        return removed, warnings
+    for d in dirs:
+        weights = d / WEIGHTS_NAME
+        if not weights.is_file() or any((d / n).exists() for n in (POINTER_NAME, CONFIG_NAME, MANIFEST_NAME)):
+            continue
+        md5, _ = repo.state.md5(weights)
+        rel = weights.relative_to(repo.root).as_posix()
+        if not repo.dvc_cache.has(md5):
+            warnings.append(f"{rel}: this branch has no adapter {d.name}, and these weights were never saved; "
+                            "kept (save them on a branch that has it, or delete the file)")
+            continue
+        weights.unlink()
+        removed.append(d.name)
+        try:
+            d.rmdir()  # only when nothing else is left in it
+        except OSError:
+            pass
+    return removed, warnings
 
 
 # --- push ---------------------------------------------------------------------------------
@@ -383,7 +421,7 @@ def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
     with use_remote(remote):
         sync = sync_workspace(AdapterRepo.open(r.root))
     if tag_warnings:
-        sync = SyncResult(sync.updated, sync.unchanged, tuple(tag_warnings) + sync.warnings)
+        sync = SyncResult(sync.updated, sync.unchanged, tuple(tag_warnings) + sync.warnings, sync.removed)
     return PullResult(git_remote, branch, old, new, sync)
 
 

@@ -258,3 +258,23 @@ def test_pull_never_loses_unsaved_work(avc_repo, tmp_path):
     assert proc.returncode == 1 and "unsaved changes" in proc.stderr and "adaptvc save" in proc.stderr
     assert (bob / A / "adapter_config.json").read_bytes() == before
     assert file_md5(bob / A / "adapter_model.safetensors")[0] == unsaved
+
+
+def test_switching_to_a_branch_without_an_adapter_removes_its_saved_weights(avc_repo):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="a")
+    git(avc_repo, "checkout", "-q", "-b", "with-b")
+    write_adapter("adapters/task_b", 1)
+    vb = adaptvc.save(adapter="task_b", message="b")
+    git(avc_repo, "checkout", "-q", "main")
+    # git removed task_b's pointer, config, manifest and .gitignore; the weights were untracked
+    assert not (avc_repo / "adapters" / "task_b").exists()
+    assert git(avc_repo, "status", "--porcelain") == ""
+    git(avc_repo, "checkout", "-q", "with-b")  # and they come back with the branch
+    assert file_md5(avc_repo / "adapters/task_b/adapter_model.safetensors")[0] == vb.id
+    assert {s.adapter: s.state for s in adaptvc.status()} == {"task_a": "clean", "task_b": "clean"}
+    git(avc_repo, "checkout", "-q", "main")
+    write_adapter("adapters/task_c", 2)  # never saved: kept
+    (avc_repo / "adapters/task_c/adapter_config.json").unlink()
+    git(avc_repo, "checkout", "-q", "with-b")
+    assert (avc_repo / "adapters/task_c/adapter_model.safetensors").is_file()

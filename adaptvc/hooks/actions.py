@@ -63,6 +63,8 @@ def _sync(root: Path) -> HookOutcome:
     except AdaptvcError as exc:  # never fail a checkout or merge
         return HookOutcome(0, (f"Warning: adaptvc could not update adapter weights: {exc.message}",))
     msgs = [f"adaptvc: weights of {name} updated to the checked-out version" for name in result.updated]
+    msgs += [f"adaptvc: removed the weights of {name}, which this commit does not have (they are in the DVC cache)"
+             for name in result.removed]
     msgs += [f"Warning: {w}" for w in result.warnings]
     return HookOutcome(0, tuple(msgs))
 
