@@ -117,6 +117,7 @@ def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str
     """
     from adaptvc.refs import resolve_version
 
+    repo.settle_interrupted()
     version = resolve_version(repo, ref, with_commit=False)
     ensure_versions(repo, [version])
     out = Path(directory)
@@ -137,6 +138,7 @@ def resolve_directory(repo: AdapterRepo, ref: str) -> Path:
     """
     from adaptvc.refs import resolve_version
 
+    repo.settle_interrupted()
     version = resolve_version(repo, ref, with_commit=False)
     final = repo.state_dir / "resolved" / version.adapter / f"{version.id}-{version.config_sha256[:12]}"
     if (final / CONFIG_NAME).is_file() and (final / WEIGHTS_NAME).is_file():
