@@ -69,6 +69,17 @@ def find_git_root(start: str | os.PathLike[str] = ".") -> tuple[Path, Path]:
     raise NotARepositoryError(f"{here} is not inside a git repository", hint="git init && adaptvc init")
 
 
+def lock_path(git_dir: Path) -> Path:
+    """``<common git dir>/adaptvc/lock`` (a worktree's git dir names its common dir in
+    ``commondir``)."""
+    try:
+        common = (git_dir / "commondir").read_text(encoding="utf-8").strip()
+    except OSError:
+        common = ""
+    base = (git_dir / common).resolve() if common else git_dir
+    return base / STATE_DIR / "lock"
+
+
 class AdapterRepo:
     """A git repository with adaptvc initialised (or about to be, for ``init``)."""
 
@@ -130,6 +141,13 @@ class AdapterRepo:
     def state_dir(self) -> Path:
         return self.git_dir / STATE_DIR
 
+    @property
+    def lock_path(self) -> Path:
+        """The lock file, in the *common* git dir: worktrees of one repository share
+        branches, tags (``NAME@vN`` numbering) and the DVC cache, so they share the lock too
+        (the per-clone state stays per worktree)."""
+        return lock_path(self.git_dir)
+
     @cached_property
     def dvc_cache(self) -> "DvcCache":
         from adaptvc.storage.dvc_cache import DvcCache
@@ -148,7 +166,7 @@ class AdapterRepo:
         """One adaptvc transaction at a time (see :mod:`adaptvc.storage.lock`)."""
         from adaptvc.storage.lock import repo_lock
 
-        with repo_lock(self.state_dir / "lock", timeout=self.config.lock_timeout if timeout is None else timeout):
+        with repo_lock(self.lock_path, timeout=self.config.lock_timeout if timeout is None else timeout):
             if (self.state_dir / "transaction.json").exists():  # a save killed outright left it
                 from adaptvc.versioning.recovery import recover
 

@@ -146,3 +146,20 @@ def test_save_on_a_detached_head_warns_that_the_version_is_on_no_branch(avc_repo
     proc = run_cli("save", "--adapter", "task_a", "-m", "detached", cwd=avc_repo, check=True)
     assert "HEAD is detached" in proc.stderr and "git switch -c" in proc.stderr
     assert git(avc_repo, "status", "--porcelain") == ""
+
+
+def test_worktrees_of_one_repository_share_the_lock(avc_repo, tmp_path):
+    from adaptvc.errors import LockTimeoutError
+
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    other = tmp_path / "other-worktree"
+    git(avc_repo, "worktree", "add", "-q", "-b", "other", str(other))
+    # both would number the next version from the shared tags: one save at a time
+    with AdapterRepo.open(avc_repo).lock():
+        with pytest.raises(LockTimeoutError):
+            with AdapterRepo.open(other).lock(timeout=0.3):
+                pass
+    write_adapter(other / A, 1)
+    assert adaptvc.save(adapter="task_a", message="in the worktree", repo=other).ref == "task_a@v2"
+    assert adaptvc.status(repo=avc_repo)[0].version.ref == "task_a@v1"  # per-worktree state stays apart

@@ -259,12 +259,11 @@ def _refuse_credential(name: str, key: str) -> None:
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
     """adaptvc's repository lock: a concurrent save or remote change waits its turn."""
-    from adaptvc.repo import STATE_DIR, find_git_root
+    from adaptvc.repo import find_git_root, lock_path
     from adaptvc.storage.lock import repo_lock
 
     _, git_dir = find_git_root(root)
-    (git_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    with repo_lock(git_dir / STATE_DIR / "lock"):
+    with repo_lock(lock_path(git_dir)):  # repo_lock creates the directory
         yield
 
 
