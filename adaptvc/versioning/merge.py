@@ -50,7 +50,8 @@ def _blob_ids(repo: AdapterRepo, rev: str, paths: list[str]) -> list[str | None]
     return out
 
 
-def _pair_version(repo: AdapterRepo, rev: str, rel: str, versions: list[AdapterVersion]) -> tuple[AdapterVersion | None, tuple]:
+def _pair_version(repo: AdapterRepo, rev: str, rel: str,
+                  versions: list[AdapterVersion]) -> tuple[AdapterVersion | None, tuple]:
     """The version whose weights and config ``rev`` holds for this adapter, and the blobs."""
     pointer_blob, config_blob = _blob_ids(repo, rev, [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"])
     if pointer_blob is None or config_blob is None:

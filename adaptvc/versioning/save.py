@@ -211,7 +211,9 @@ def save_version(
             )
             commit = _write_and_commit(repo, version, cbytes, in_place=in_place, converted=converted,
                                        backup_dir=stage / "backup")
-    if git_ops.run_git(repo.root, "symbolic-ref", "-q", "HEAD", check=False) == "":
+    # During a rebase HEAD is detached, but what is committed there lands on the branch.
+    rebasing = any((repo.git_dir / d).exists() for d in ("rebase-merge", "rebase-apply"))
+    if not rebasing and git_ops.run_git(repo.root, "symbolic-ref", "-q", "HEAD", check=False) == "":
         log.warning("HEAD is detached: %s is on no branch (only its tag keeps it; `git switch` elsewhere and "
                     "the branch's manifest will not list it); keep it with: git switch -c BRANCH", version.ref)
     if git_ops.run_git(repo.root, "config", "--get", "merge.adaptvc.driver", check=False) == "":
