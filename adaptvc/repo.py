@@ -177,8 +177,13 @@ class AdapterRepo:
         """Finish or undo a save that was killed outright, if one was (read-only commands
         call this: one stat when there is nothing to do; see adaptvc.versioning.recovery)."""
         if (self.state_dir / "transaction.json").exists():
-            with self.lock():
-                pass
+            from adaptvc.errors import LockTimeoutError
+
+            try:
+                with self.lock(timeout=0):  # recovers, if the save's process is gone
+                    pass
+            except LockTimeoutError:
+                pass  # held: the save is alive and still working; nothing to settle
 
     # -- adapters and versions ----------------------------------------------------------
     def list_adapters(self) -> list[str]:

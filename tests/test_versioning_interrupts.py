@@ -163,3 +163,23 @@ def test_worktrees_of_one_repository_share_the_lock(avc_repo, tmp_path):
     write_adapter(other / A, 1)
     assert adaptvc.save(adapter="task_a", message="in the worktree", repo=other).ref == "task_a@v2"
     assert adaptvc.status(repo=avc_repo)[0].version.ref == "task_a@v1"  # per-worktree state stays apart
+
+
+def test_status_does_not_wait_for_a_save_that_is_still_running(avc_repo):
+    import time
+
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    write_adapter(A, 1)
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, "before"], cwd=avc_repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "paused"  # journal written, lock held, alive
+        start = time.monotonic()
+        status = run_cli("status", cwd=avc_repo, check=True)
+        assert time.monotonic() - start < 10 and "interrupted" not in status.stderr
+        assert (avc_repo / ".git" / "adaptvc" / "transaction.json").exists()  # not "recovered" under its feet
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert not (avc_repo / ".git" / "adaptvc" / "transaction.json").exists()
