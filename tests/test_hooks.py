@@ -267,3 +267,19 @@ def test_hooks_whose_python_is_gone_warn_on_checkout_and_refuse_commits(avc_repo
     adaptvc.hooks_install()  # reinstalling repairs them
     assert {s.state for s in adaptvc.hooks_status()} == {"installed"}
     assert run_git(avc_repo, "commit", "-m", "x").returncode == 0
+
+
+def test_init_leaves_a_hooks_path_inside_the_repository_alone(avc_repo):
+    adaptvc.hooks_uninstall()
+    hooks = avc_repo / ".githooks"
+    hooks.mkdir()
+    (hooks / "pre-commit").write_text("#!/bin/sh\necho team hook\n")
+    (hooks / "pre-commit").chmod(0o755)
+    git(avc_repo, "add", ".githooks")
+    git(avc_repo, "commit", "-q", "-m", "the team's hooks")
+    git(avc_repo, "config", "core.hooksPath", ".githooks")
+    result = adaptvc.init(avc_repo)
+    assert any("did not install the git hooks" in c and "inside the repository" in c for c in result.changes)
+    assert git(avc_repo, "status", "--porcelain") == ""  # the team's tracked hook untouched, nothing added
+    adaptvc.hooks_install()  # asked for explicitly: installed there
+    assert {s.state for s in adaptvc.hooks_status()} == {"installed"}

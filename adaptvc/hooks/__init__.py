@@ -176,6 +176,16 @@ def ensure_installed(repo: str | os.PathLike[str] = ".") -> list[str]:
     """
     if all(s.state == "installed" for s in status(repo)):
         return []
+    directory = hooks_dir(repo)
+    top = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True,
+                              text=True).stdout.strip() or repo).resolve()
+    inside = directory.resolve() == top or top in directory.resolve().parents
+    if inside and ".git" not in directory.resolve().relative_to(top).parts:
+        # core.hooksPath inside the work tree: a directory the team shares through git. Our
+        # scripts name this machine's interpreter and would rename the team's own hooks.
+        return [f"did not install the git hooks: core.hooksPath ({directory.relative_to(top)}) is inside the "
+                "repository, shared with your team; `adaptvc hooks install` puts them there anyway (they name "
+                "this machine's Python: do not commit them)"]
     try:
         install(repo)
     except AdaptvcError as exc:
