@@ -183,3 +183,17 @@ def test_status_does_not_wait_for_a_save_that_is_still_running(avc_repo):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert not (avc_repo / ".git" / "adaptvc" / "transaction.json").exists()
+
+
+def test_a_copy_left_in_the_cache_by_a_killed_process_is_swept(avc_repo):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    md5_dir = avc_repo / ".dvc" / "cache" / "files" / "md5"
+    md5_dir.mkdir(parents=True, exist_ok=True)
+    stale = md5_dir / f".adaptvc-{dead}-0badf00d.tmp"  # what SIGKILL during the copy leaves
+    stale.write_bytes(b"partial")
+    live = md5_dir / f".adaptvc-{1}-0badf00d.tmp"  # pid 1 is alive: not ours to remove
+    live.write_bytes(b"partial")
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    assert not stale.exists() and live.exists()

@@ -13,6 +13,7 @@ Repo (about a second) while producing exactly what ``dvc add`` would: ``dvc stat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -78,6 +79,24 @@ def read_dvc_config(dvc_dir: Path) -> dict[str, dict[str, str]]:
     return sections
 
 
+def _sweep_dead_temps(tmp_dir: Path) -> None:
+    """Remove ``.adaptvc-<pid>-*.tmp`` files of processes that no longer run (killed while
+    copying into the cache: never an object, only wasted space)."""
+    try:
+        names = [e.name for e in os.scandir(tmp_dir) if e.name.startswith(".adaptvc-") and e.name.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        try:
+            pid = int(name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:  # dead: its copy can go
+            with contextlib.suppress(OSError):
+                (tmp_dir / name).unlink()
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue  # not ours to judge, or alive (another user's process)
+
+
 @dataclass(frozen=True)
 class DvcCache:
     """The local DVC cache of one repository."""
@@ -112,6 +131,7 @@ class DvcCache:
         src = Path(src)
         tmp_dir = self.path / "files" / "md5"
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        _sweep_dead_temps(tmp_dir)
         tmp = tmp_dir / f".adaptvc-{os.getpid()}-{os.urandom(4).hex()}.tmp"
         try:
             with open(tmp, "wb") as out:
