@@ -197,3 +197,37 @@ def test_a_copy_left_in_the_cache_by_a_killed_process_is_swept(avc_repo):
     write_adapter(A, 0)
     adaptvc.save(adapter="task_a", message="v1")
     assert not stale.exists() and live.exists()
+
+
+_SLOW_CHECKOUT = textwrap.dedent("""
+    import sys, time
+    from adaptvc.versioning import workspace
+    real = workspace.FileTransaction.write_bytes
+
+    def paused(self, path, data, **kwargs):
+        if path.name == "adapter_config.json":  # the weights have been replaced already
+            print("paused", flush=True); time.sleep(60)
+        return real(self, path, data, **kwargs)
+
+    workspace.FileTransaction.write_bytes = paused
+    import adaptvc
+    adaptvc.checkout(sys.argv[1])
+""")
+
+
+def test_sigkill_mid_checkout_is_rolled_back_by_the_next_command(avc_repo):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="rank 4")
+    write_adapter(A, 1, config={"r": 8})
+    adaptvc.save(adapter="task_a", message="rank 8")
+    before = repo_snapshot(avc_repo)
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_CHECKOUT, "task_a@v1"], cwd=avc_repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "paused"
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert repo_snapshot(avc_repo) != before  # r=4 weights next to the r=8 config, for now
+    status = run_cli("status", cwd=avc_repo, check=True)
+    assert "checkout of task_a@v1 was interrupted" in status.stderr and "clean" in status.stdout
+    assert repo_snapshot(avc_repo) == before
+    assert not list((avc_repo / ".git" / "adaptvc").glob("checkout-*"))

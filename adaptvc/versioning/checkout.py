@@ -22,6 +22,7 @@ from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import dumps_pointer
 from adaptvc.storage.fetch import ensure_versions
 from adaptvc.storage.lock import signals_deferred
+from adaptvc.versioning.recovery import JOURNAL_NAME
 from adaptvc.versioning.workspace import (
     CONFLICT,
     MODIFIED,
@@ -81,8 +82,13 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
         # Weights first (the long copy), then config and pointer; all undone together if
         # anything fails or the user interrupts, so the directory never holds one
         # version's weights next to another's config (r=8 config, r=4 tensors).
-        txn = FileTransaction(Path(tempfile.mkdtemp(dir=repo.state_dir, prefix="checkout-")))
+        backup_root = Path(tempfile.mkdtemp(dir=repo.state_dir, prefix="checkout-"))
         was_at = repo.state.at(target.adapter)
+        # The journal lets the next command put things back should this process be killed
+        # outright between two of the writes (adaptvc.versioning.recovery).
+        txn = FileTransaction(backup_root / "backup", journal=repo.state_dir / JOURNAL_NAME, journal_data={
+            "operation": "checkout", "pid": os.getpid(), "adapter": target.adapter, "tag": target.ref,
+            "was_at": was_at, "backup_root": str(backup_root)})
         wrote = False
         try:
             if current != target.id:
@@ -102,9 +108,11 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
             with signals_deferred():
                 txn.rollback()
                 repo.state.set_at(target.adapter, was_at)
+                txn.drop_journal()
             raise
         finally:
-            shutil.rmtree(txn.backup_dir, ignore_errors=True)
+            shutil.rmtree(backup_root, ignore_errors=True)
+        txn.drop_journal()
         repo.state.remember(weights, target.id, written_by_us=wrote)
     return target
 

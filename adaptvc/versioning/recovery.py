@@ -1,4 +1,5 @@
-"""Finishing a ``save`` whose process was killed outright (SIGKILL, OOM killer, power loss).
+"""Finishing a ``save`` (or ``checkout``) whose process was killed outright (SIGKILL, OOM
+killer, power loss).
 
 Ctrl-C, SIGTERM and SIGHUP make ``save`` roll itself back. SIGKILL gives it no chance, so
 before it replaces each file ``save`` rewrites a journal, ``.git/adaptvc/transaction.json``:
@@ -12,6 +13,9 @@ HEAD move to the version's commit?
   state; those are finished (rolled forward);
 - no: the files are put back from the backups and the index entries restored (rolled
   back), exactly as a failed save does.
+
+A killed ``checkout`` (same journal, no commit) is always rolled back: the adapter's
+directory gets back the one version's weights, config and pointer it had.
 """
 
 from __future__ import annotations
@@ -47,6 +51,12 @@ def recover(repo: "AdapterRepo") -> str | None:
         path.unlink(missing_ok=True)  # unreadable: written partly, before any file was touched
         return None
     root = repo.root
+    if data.get("operation") == "checkout":  # no commit involved: always put the files back
+        txn = FileTransaction(Path(data.get("backup_root", repo.state_dir)) / "backup")
+        txn.saved = {Path(p): Path(b) if b else None for p, b in data.get("files", [])}
+        txn.rollback()
+        repo.state.set_at(data["adapter"], data.get("was_at"))
+        return _done(repo, path, data, "rolled it back")
     trailer = data.get("trailer", "")
     head = git_ops.head_commit(root)
     commit = None
@@ -66,10 +76,14 @@ def recover(repo: "AdapterRepo") -> str | None:
         txn.rollback()
         git_ops.restore_index_entries(root, data.get("paths", []) + data.get("remove", []), data.get("index", ""))
         outcome = "rolled it back"
+    return _done(repo, path, data, outcome)
+
+
+def _done(repo: "AdapterRepo", path: Path, data: dict, outcome: str) -> str:
     backup_root = data.get("backup_root")
     if backup_root and Path(backup_root).parent == repo.state_dir:
         shutil.rmtree(backup_root, ignore_errors=True)
     path.unlink(missing_ok=True)
-    log.warning("adaptvc: a save of %s was interrupted (process %s killed); %s", data.get("tag"),
-                data.get("pid"), outcome)
+    log.warning("adaptvc: a %s of %s was interrupted (process %s killed); %s", data.get("operation", "save"),
+                data.get("tag"), data.get("pid"), outcome)
     return outcome
