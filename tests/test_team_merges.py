@@ -283,3 +283,18 @@ def test_switching_to_a_branch_without_an_adapter_removes_its_saved_weights(avc_
     (avc_repo / "adapters/task_c/adapter_config.json").unlink()
     git(avc_repo, "checkout", "-q", "with-b")
     assert (avc_repo / "adapters/task_c/adapter_model.safetensors").is_file()
+
+
+def test_a_merge_concluded_by_git_commit_is_repaired_before_it_is_written(avc_repo):
+    ours, r8 = _merge_r8_into_weights_only(avc_repo)
+    proc = subprocess.run(["git", "merge", "--no-commit", "--no-ff", "side"], cwd=avc_repo, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr  # stopped before committing: post-merge does not run
+    assert json.loads((avc_repo / A / "adapter_config.json").read_text())["r"] == 8  # broken pair staged
+    commit = subprocess.run(["git", "commit", "--no-edit"], cwd=avc_repo, capture_output=True, text=True)
+    assert commit.returncode == 0, commit.stderr
+    assert "kept task_a@v3 whole" in commit.stderr
+    assert json.loads(git(avc_repo, "show", f"HEAD:{A}/adapter_config.json"))["r"] == 4  # in the merge commit
+    assert len(git(avc_repo, "rev-list", "--parents", "-n", "1", "HEAD").split()) == 3  # no fix-up commit
+    assert _pair_is_one_version(avc_repo) == ours.ref
+    assert git(avc_repo, "status", "--porcelain") == ""

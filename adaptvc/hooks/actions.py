@@ -175,6 +175,15 @@ def pre_commit(root: Path, args: list[str], stdin: str) -> HookOutcome:
         adapters_dir = PurePosixPath(repo.config.adapters_dir)
     except AdaptvcError:
         adapters_dir = PurePosixPath("adapters")
+    notes: tuple[str, ...] = ()
+    if (git_dir / "MERGE_HEAD").exists() and repo.is_initialised:
+        # Concluding a merge that stopped: post-merge will not run, so repair it here.
+        from adaptvc.versioning.merge import repair_staged_merge
+
+        try:
+            notes = tuple(f"adaptvc: {m}" for m in repair_staged_merge(repo))
+        except AdaptvcError as exc:
+            notes = (f"Warning: adaptvc could not check the merged adapter files: {exc.message}",)
     staged = _staged(top)
     problems: list[str] = []
     for path in staged:
@@ -190,9 +199,9 @@ def pre_commit(root: Path, args: list[str], stdin: str) -> HookOutcome:
     if pointers and (top / ".dvc").is_dir():
         problems += _unbacked_pointers(repo, pointers)
     if problems:
-        return HookOutcome(1, tuple(f"adaptvc: {p}" for p in problems)
+        return HookOutcome(1, notes + tuple(f"adaptvc: {p}" for p in problems)
                            + ("adaptvc: commit refused (bypass once with git commit --no-verify)",))
-    return HookOutcome()
+    return HookOutcome(0, notes)
 
 
 def _unbacked_pointers(repo, pointers: list[str]) -> list[str]:

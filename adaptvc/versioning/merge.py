@@ -153,3 +153,47 @@ def _dirty(repo: AdapterRepo, paths: list[str]) -> bool:
         if subprocess.run(["git", *args], cwd=repo.root, capture_output=True).returncode != 0:
             return True
     return False
+
+
+def repair_staged_merge(repo: AdapterRepo) -> tuple[str, ...]:
+    """The same repair for a merge that stopped (a conflict elsewhere, or ``--no-commit``)
+    and is being concluded with ``git commit``: ``post-merge`` does not run then, so the
+    ``pre-commit`` hook puts our pair back in the work tree and the index before the
+    merge commit is written. Returns one message per adapter repaired."""
+    root = repo.root
+    if not (repo.git_dir / "MERGE_HEAD").exists():
+        return ()
+    messages: list[str] = []
+    with repo.lock():
+        for name in repo.list_adapters():
+            rel = repo.adapter_rel(name)
+            try:
+                versions = repo.versions(name)
+            except Exception:  # noqa: BLE001 - reported by log/status
+                continue
+            if not versions:
+                continue
+            staged, (p_blob, c_blob) = _pair_version(repo, "", rel, versions)  # ":path" = the index
+            if staged is not None or p_blob is None or c_blob is None:
+                continue
+            keep, (kp, kc) = _pair_version(repo, "HEAD", rel, versions)
+            if keep is None or kp is None or kc is None:
+                continue
+            paths = [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"]
+            if _worktree_differs_from_index(repo, paths):
+                continue  # the user is editing these files: not ours to overwrite
+            d = repo.adapter_dir(name)
+            write_atomic(d / POINTER_NAME, git_ops.cat_blob(root, kp))
+            write_atomic(d / CONFIG_NAME, git_ops.cat_blob(root, kc))
+            git_ops.refresh_index(root, paths)
+            repo.state.set_at(name, state_record(keep))
+            messages.append(f"{name}: the merge paired one version's weights with another's config; "
+                            f"kept {unique_ref(keep, versions)} whole in this merge commit")
+    return tuple(messages)
+
+
+def _worktree_differs_from_index(repo: AdapterRepo, paths: list[str]) -> bool:
+    import subprocess
+
+    return subprocess.run(["git", "diff", "--quiet", "--", *paths], cwd=repo.root,
+                          capture_output=True).returncode != 0
