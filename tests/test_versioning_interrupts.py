@@ -231,3 +231,27 @@ def test_sigkill_mid_checkout_is_rolled_back_by_the_next_command(avc_repo):
     assert "checkout of task_a@v1 was interrupted" in status.stderr and "clean" in status.stdout
     assert repo_snapshot(avc_repo) == before
     assert not list((avc_repo / ".git" / "adaptvc").glob("checkout-*"))
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_an_alias_killed_outright_is_settled_by_the_next_command(avc_repo, where):
+    write_adapter(A, 0)
+    adaptvc.save(adapter="task_a", message="v1")
+    before = repo_snapshot(avc_repo)
+    script = _SLOW_SAVE.replace(
+        'sys.argv = ["adaptvc", "save", "--adapter", "task_a", "-m", "interrupted"]',
+        'sys.argv = ["adaptvc", "alias", "task_a@v1", "production"]').replace(
+        "import adaptvc.versioning.save as save", "import adaptvc.versioning.history as save")
+    proc = subprocess.Popen([sys.executable, "-c", script, where], cwd=avc_repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "paused"
+    proc.kill()
+    proc.communicate(timeout=60)
+    shown = run_cli("show", "task_a@v1", "--json", cwd=avc_repo)
+    assert "alias of task_a@production was interrupted" in shown.stderr
+    if where == "before":
+        assert repo_snapshot(avc_repo) == before
+        assert json.loads(shown.stdout)["aliases"] == []
+    else:
+        assert json.loads(shown.stdout)["aliases"] == ["production"]
+        assert git(avc_repo, "status", "--porcelain") == ""

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from adaptvc.errors import AdapterNotFoundError
@@ -12,7 +16,12 @@ from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, append
 from adaptvc.refs import parse_ref, resolve_version, validate_alias, validate_name
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
+from adaptvc.storage.lock import signals_deferred
+from adaptvc.versioning.recovery import JOURNAL_NAME
 from adaptvc.versioning.workspace import AdapterStatus, FileTransaction, adapter_status
+
+
+ALIAS_TRAILER = "Adaptvc-Alias"
 
 
 def newest_first(versions: list[AdapterVersion]) -> list[AdapterVersion]:
@@ -61,22 +70,36 @@ def set_alias(repo: AdapterRepo, ref: str, alias: str) -> AdapterVersion:
         path = repo.adapter_dir(version.adapter) / ALIASES_NAME
         rel = f"{repo.adapter_rel(version.adapter)}/{ALIASES_NAME}"
         head = git_ops.head_commit(repo.root)
-        txn = FileTransaction(repo.state_dir / f"alias-backup-{id(record)}")
+        index_before = git_ops.index_entries(repo.root, [rel])
+        # A trailer that names this move alone: how a rollback (or the next command, after
+        # SIGKILL: adaptvc.versioning.recovery) tells whether HEAD already holds it.
+        marker = f"{ALIAS_TRAILER}: {version.adapter}@{alias} {now}"
+        backup_root = Path(tempfile.mkdtemp(dir=repo.state_dir, prefix="alias-"))
+        txn = FileTransaction(backup_root / "backup", journal=repo.state_dir / JOURNAL_NAME, journal_data={
+            "operation": "alias", "pid": os.getpid(), "head": head, "marker": marker, "paths": [rel],
+            "remove": [], "index": index_before, "tag": f"{version.adapter}@{alias}",
+            "backup_root": str(backup_root)})
         commit = None
         try:
             txn.write_bytes(path, appended(path, [json.dumps(record, sort_keys=True, separators=(",", ":"))]))
-            commit = git_ops.commit_paths(
-                repo.root, [rel], f"{version.adapter}@{alias} -> {version.ref}\n", tmp_dir=repo.state_dir, expected_head=head)
+            commit = git_ops.commit_paths(repo.root, [rel], f"{version.adapter}@{alias} -> {version.ref}\n\n{marker}\n",
+                                          tmp_dir=repo.state_dir, expected_head=head)
             git_ops.refresh_index(repo.root, [rel])
+            txn.drop_journal()
         except BaseException:
-            txn.rollback()
-            if commit:
-                git_ops.move_head_back(repo.root, head, commit)
+            with signals_deferred():
+                current = git_ops.head_commit(repo.root)
+                if commit is None and current != head and marker in git_ops.run_git(
+                        repo.root, "log", "-1", "--format=%B", "HEAD", check=False):
+                    commit = current  # interrupted inside commit_paths, after HEAD moved
+                txn.rollback()
+                if commit:
+                    git_ops.move_head_back(repo.root, head, commit)
+                git_ops.restore_index_entries(repo.root, [rel], index_before)
+                txn.drop_journal()
             raise
         finally:
-            import shutil
-
-            shutil.rmtree(txn.backup_dir, ignore_errors=True)
+            shutil.rmtree(backup_root, ignore_errors=True)
     return replace(version, aliases=tuple(sorted({*version.aliases, alias})))
 
 

@@ -1,5 +1,5 @@
-"""Finishing a ``save`` (or ``checkout``) whose process was killed outright (SIGKILL, OOM
-killer, power loss).
+"""Finishing a ``save`` (or ``checkout``, ``alias``) whose process was killed outright
+(SIGKILL, OOM killer, power loss).
 
 Ctrl-C, SIGTERM and SIGHUP make ``save`` roll itself back. SIGKILL gives it no chance, so
 before it replaces each file ``save`` rewrites a journal, ``.git/adaptvc/transaction.json``:
@@ -14,7 +14,8 @@ HEAD move to the version's commit?
 - no: the files are put back from the backups and the index entries restored (rolled
   back), exactly as a failed save does.
 
-A killed ``checkout`` (same journal, no commit) is always rolled back: the adapter's
+A killed ``alias`` is settled the same way (its commit carries an ``Adaptvc-Alias:``
+line). A killed ``checkout`` (same journal, no commit) is always rolled back: the adapter's
 directory gets back the one version's weights, config and pointer it had.
 """
 
@@ -57,18 +58,21 @@ def recover(repo: "AdapterRepo") -> str | None:
         txn.rollback()
         repo.state.set_at(data["adapter"], data.get("was_at"))
         return _done(repo, path, data, "rolled it back")
-    trailer = data.get("trailer", "")
+    # save: the version's trailer; alias: its own marker line
+    marker = data.get("marker") or (f"{git_ops.TRAILER}: {data['trailer']}" if data.get("trailer") else "")
     head = git_ops.head_commit(root)
     commit = None
-    if head and head != data.get("head") and trailer:
-        found = git_ops.run_git(root, "log", "-1", "--format=%H", "--fixed-strings",
-                                f"--grep={git_ops.TRAILER}: {trailer}", head, check=False)
+    if head and head != data.get("head") and marker:
+        found = git_ops.run_git(root, "log", "-1", "--format=%H", "--fixed-strings", f"--grep={marker}", head,
+                                check=False)
         commit = found or None
     if commit:
-        git_ops.create_tag(root, data["tag"], commit, data.get("tag_message") or data["tag"])  # False: taken
+        if data.get("operation", "save") == "save":
+            git_ops.create_tag(root, data["tag"], commit, data.get("tag_message") or data["tag"])  # False: taken
         if commit == head:  # nothing happened since: the index entries are still to update
             git_ops.refresh_index(root, data.get("paths", []), remove=data.get("remove", []))
-            repo.state.set_at(data["adapter"], data.get("state"))
+            if data.get("state"):
+                repo.state.set_at(data["adapter"], data["state"])
         outcome = "completed it"
     else:
         txn = FileTransaction(Path(data.get("backup_root", repo.state_dir)) / "backup")
