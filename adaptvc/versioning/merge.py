@@ -18,7 +18,10 @@ stays addressable through the union-merged manifest, as before.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from adaptvc.formats import CONFIG_NAME
@@ -27,7 +30,7 @@ from adaptvc.refs import unique_ref
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import _PTR_MD5
-from adaptvc.versioning.workspace import POINTER_NAME, state_record
+from adaptvc.versioning.workspace import POINTER_NAME, FileTransaction, state_record
 
 
 @dataclass(frozen=True)
@@ -126,17 +129,25 @@ def repair_merge(repo: AdapterRepo, rewritten: dict[str, str] | None = None) -> 
         return MergeRepair(tuple(messages))
     all_paths: list[str] = []
     with repo.lock():
-        for name, (keep, kp, kc) in restore.items():
-            d = repo.adapter_dir(name)
-            rel = repo.adapter_rel(name)
-            write_atomic(d / POINTER_NAME, git_ops.cat_blob(root, kp))
-            write_atomic(d / CONFIG_NAME, git_ops.cat_blob(root, kc))
-            all_paths += [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"]
-        names = ", ".join(labels.values())
-        message = (f"adaptvc: after {what}, keep {names} whole (weights and config of one version)\n\n"
-                   f"git took the .dvc pointer and adapter_config.json of these adapters from different\n"
-                   "versions; every version stays in the manifest.\n")
-        commit = git_ops.commit_paths(root, all_paths, message, tmp_dir=repo.state_dir, expected_head=head)
+        backup_root = Path(tempfile.mkdtemp(dir=repo.state_dir, prefix="repair-"))
+        txn = FileTransaction(backup_root)
+        try:
+            for name, (keep, kp, kc) in restore.items():
+                d = repo.adapter_dir(name)
+                rel = repo.adapter_rel(name)
+                txn.write_bytes(d / POINTER_NAME, git_ops.cat_blob(root, kp))
+                txn.write_bytes(d / CONFIG_NAME, git_ops.cat_blob(root, kc))
+                all_paths += [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"]
+            names = ", ".join(labels.values())
+            message = (f"adaptvc: after {what}, keep {names} whole (weights and config of one version)\n\n"
+                       f"git took the .dvc pointer and adapter_config.json of these adapters from different\n"
+                       "versions; every version stays in the manifest.\n")
+            commit = git_ops.commit_paths(root, all_paths, message, tmp_dir=repo.state_dir, expected_head=head)
+        except BaseException:
+            txn.rollback()  # the merge result stays as git left it; status reports it
+            raise
+        finally:
+            shutil.rmtree(backup_root, ignore_errors=True)
         git_ops.refresh_index(root, all_paths)
         for name, (keep, _, _) in restore.items():
             repo.state.set_at(name, state_record(keep))
