@@ -185,12 +185,12 @@ def _render_log(versions: list) -> None:
             parents = [(f"{p.adapter}@{p.id[:12]}" if p.adapter == name and p.version in dup else p.ref) for p in v.parents]
             if parents:
                 details.append("parents: " + ", ".join(parents))
-            if v.metrics:
-                details.append("metrics: " + _metrics_text(v.metrics))
             details.append(f"base: {_base_text(v)}")
             details.append(f"{human_bytes(v.size)}")
             click.echo(f"{cont}    {_first_line(v.message)}")
             click.echo(f"{cont}    " + " · ".join(details))
+            if v.metrics:  # a line of their own: Trainer runs log many
+                click.echo(f"{cont}    metrics: " + _metrics_text(v.metrics))
 
 
 @click.command("log")
@@ -199,7 +199,8 @@ def _render_log(versions: list) -> None:
 def log_command(adapter: str | None, as_json: bool) -> None:
     """List versions newest first, with lineage and metrics.
 
-    Each version: ref, id, date, author, message, parents, metrics, base model, size. Every adapter when ADAPTER is not given. The lineage is drawn as a graph (a version
+    Each version: ref, id, date, author, message, parents, base model, size and metrics.
+    Every adapter when ADAPTER is not given. The lineage is drawn as a graph (a version
     saved after `checkout task_a@v2` branches off v2; merged team branches join).
 
     \b
