@@ -74,6 +74,10 @@ def recover(repo: "AdapterRepo") -> str | None:
             if data.get("state"):
                 repo.state.set_at(data["adapter"], data["state"])
         outcome = "completed it"
+    elif head != data.get("head"):
+        # Someone committed since (HEAD moved, and not to this transaction's commit): the
+        # files may hold their work now; putting old bytes back could lose it.
+        outcome = "left the files as they are (HEAD has moved since): check them with adaptvc status"
     else:
         txn = FileTransaction(Path(data.get("backup_root", repo.state_dir)) / "backup")
         txn.saved = {Path(p): Path(b) if b else None for p, b in data.get("files", [])}
