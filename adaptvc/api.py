@@ -38,6 +38,7 @@ __all__ = [
     "remote_list",
     "remote_modify",
     "remote_remove",
+    "remote_default",
     "push",
     "pull",
     "clone",
@@ -162,6 +163,20 @@ def remote_remove(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
     from adaptvc.storage.remotes import remove_remote
 
     remove_remote(name, repo=repo)
+
+
+def remote_default(name: str | None, *, repo: str | os.PathLike[str] = ".", local: bool = False) -> "RemoteInfo | None":
+    """Make an existing DVC remote the default (committed: ``.dvc/config`` alone);
+    ``None`` clears it; ``local=True`` sets a personal default in ``.dvc/config.local``.
+
+    Example:
+        >>> adaptvc.remote_default("storage")  # doctest: +SKIP
+
+    See :func:`adaptvc.storage.remotes.set_default_remote`.
+    """
+    from adaptvc.storage.remotes import set_default_remote
+
+    return set_default_remote(name, repo=repo, local=local)
 
 
 # --- diff (numpy, no torch, no base model) ----------------------------------------------

@@ -324,8 +324,8 @@ def push(refs: Sequence[str] = (), *, repo: str | os.PathLike[str] = ".", remote
     branch = _current_branch(r.root) if git_remote else None
     if git_remote and branch is None:
         raise RemoteError("HEAD is detached: there is no branch to push", hint="git switch BRANCH, then adaptvc push")
-    if git_remote and _git(r.root, "remote", "get-url", git_remote, check=False).returncode != 0:
-        raise RemoteNotFoundError(f"no git remote named {git_remote!r}", hint=f"git remote add {git_remote} URL")
+    if git_remote:
+        _require_git_remote(r.root, git_remote, "push")
     uploaded, there, result = upload_versions(r, versions, remote=remote, jobs=jobs)
     pushed = False
     if git_remote:
@@ -387,6 +387,8 @@ def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
 
     Raises:
         RemoteError: git cannot fast-forward (the branches diverged) or cannot reach the remote.
+        RemoteNotFoundError: there is no git remote ``git_remote``.
+        DirtyWorkspaceError: unsaved changes (named by adapter) are in the way; nothing was pulled.
     """
     from adaptvc.storage.git_ops import head_commit
     from adaptvc.storage.transfer import use_remote
@@ -397,6 +399,7 @@ def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
     if git_remote:
         if branch is None:
             raise RemoteError("HEAD is detached: there is no branch to pull", hint="git switch BRANCH")
+        _require_git_remote(r.root, git_remote, "pull")
         skip = {SKIP_HOOKS_ENV: "post-merge,post-checkout"}  # we sync the workspace below
         # The branch first and the tags apart: a version tag that two clones both minted
         # (task_a@v3) makes `git fetch --tags` fail with "would clobber existing tag",
@@ -405,10 +408,12 @@ def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
                     check=False)
         if proc.returncode != 0:
             text = (proc.stderr or proc.stdout).strip()
-            if "would be overwritten" in text:  # nothing was lost: git refused before touching anything
-                hint = ("you have unsaved changes to files the pull updates: keep them (adaptvc save --adapter NAME "
-                        "-m ..., or git commit) or drop them (adaptvc checkout NAME --force), then adaptvc pull")
-            elif "fast-forward" in text or "diverg" in text:
+            diverged = "would be overwritten" not in text and ("fast-forward" in text or "diverg" in text)
+            # Nothing was lost: git refuses before touching anything. Name what is in the way.
+            _raise_if_unsaved_in_the_way(r, text, diverged=diverged,
+                                         then=f"git pull --no-rebase {git_remote} {branch}" if diverged
+                                         else "adaptvc pull")
+            if diverged:
                 hint = (f"git pull --no-rebase {git_remote} {branch}   (merges; manifests merge by themselves), "
                         "then adaptvc pull")
             else:
@@ -423,6 +428,72 @@ def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
     if tag_warnings:
         sync = SyncResult(sync.updated, sync.unchanged, tuple(tag_warnings) + sync.warnings, sync.removed)
     return PullResult(git_remote, branch, old, new, sync)
+
+
+def _require_git_remote(root: Path, git_remote: str, command: str) -> None:
+    """Refuse early, in adaptvc's words, when ``git_remote`` is not configured (git's own
+    "does not appear to be a git repository" reads like a network problem)."""
+    if _git(root, "remote", "get-url", git_remote, check=False).returncode == 0:
+        return
+    others = _git(root, "remote", check=False).stdout.split()
+    known = f" (git remotes: {', '.join(others)})" if others else ""
+    raise RemoteNotFoundError(
+        f"there is no git remote {git_remote!r}{known}",
+        hint=f"git remote add {git_remote} URL   (or adaptvc {command} --git-remote NAME; "
+             f"--no-git {'uploads' if command == 'push' else 'fetches'} only the weights)",
+    )
+
+
+def _raise_if_unsaved_in_the_way(repo: AdapterRepo, git_text: str, *, diverged: bool, then: str) -> None:
+    """When git refused to pull because local changes would be overwritten (or, for a
+    diverged branch, would be by the merge it takes next), say which adapters hold them
+    and how to keep or drop them. Git touched nothing, so nothing is lost."""
+    from adaptvc.errors import DirtyWorkspaceError
+
+    paths: list[str] = []
+    untracked = in_list = False
+    for line in git_text.splitlines():  # "error: ... would be overwritten by merge:" then "\tPATH" lines
+        if "would be overwritten" in line:
+            untracked, in_list = untracked or "untracked" in line, True
+        elif in_list and line.startswith("\t"):
+            paths.append(line.strip())
+        else:
+            in_list = False
+    if diverged and not paths:  # --ff-only stopped first; the merge would refuse these
+        mine = set(_git(repo.root, "diff", "--name-only", "HEAD", check=False).stdout.splitlines())
+        theirs = _git(repo.root, "diff", "--name-only", "HEAD...FETCH_HEAD", check=False).stdout.splitlines()
+        paths = [p for p in theirs if p in mine]
+    if not paths:
+        return
+    prefix = repo.config.adapters_dir.strip("/") + "/"
+    owner = {p: p[len(prefix):].split("/", 1)[0] for p in paths if p.startswith(prefix) and p.count("/") > prefix.count("/")}
+    adapters = sorted(set(owner.values()))
+    others = [p for p in paths if p not in owner]
+    files = ", ".join(sorted(set(paths))[:5]) + (", ..." if len(set(paths)) > 5 else "")
+    if adapters and not untracked:
+        names = ", ".join(adapters)
+        saves = " and ".join(f"adaptvc save --adapter {a} -m …" for a in adapters)
+        drops = " and ".join(f"adaptvc checkout {a} --force" for a in adapters)
+        raise DirtyWorkspaceError(
+            f"adapter{'s' if len(adapters) > 1 else ''} {names} ha{'ve' if len(adapters) > 1 else 's'} unsaved "
+            f"changes ({files}) that the pull would overwrite; nothing was pulled"
+            + (f" (other local changes in the way: {', '.join(others[:5])})" if others else ""),
+            hint=f"{saves} (or {drops} to drop them), then {then}",
+        )
+    if adapters:  # untracked: an adapter never saved here that the pull brings a saved one of
+        a = adapters[0]
+        raise DirtyWorkspaceError(
+            f"adapter {', '.join(adapters)} was never saved here, and the pull brings a saved one of the same "
+            f"name ({files}); nothing was pulled",
+            hint=f"move {prefix}{a}/ out of {prefix} (to keep it as a version: adaptvc save --adapter OTHER "
+                 f"--from WHERE-YOU-MOVED-IT -m …), then {then}",
+        )
+    what = "untracked files" if untracked else "local changes"
+    raise DirtyWorkspaceError(
+        f"{what} would be overwritten by the pull ({files}); nothing was pulled",
+        hint=(f"move them aside (or save them as another adapter), then {then}" if untracked
+              else f"git commit or git stash them, then {then}"),
+    )
 
 
 def _fetch_tags(root: Path, git_remote: str) -> list[str]:
@@ -479,14 +550,29 @@ def clone(url: str, directory: str | os.PathLike[str] | None = None, *, remote: 
     """
     from adaptvc.storage.transfer import fetch_objects, use_remote
 
+    target = Path(directory) if directory is not None else Path(_clone_dir_name(url))
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        _refuse_clone_target(url, target)  # before git: no network round trip for a typo'd path
     args = ["clone", "-q", url] + ([os.fspath(directory)] if directory is not None else [])
     proc = subprocess.run(["git", *args], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RemoteError(f"git clone {url} failed: {(proc.stderr or proc.stdout).strip()}", hint="git ls-remote " + url)
-    path = Path(directory) if directory is not None else Path(_clone_dir_name(url))
-    path = path.resolve()
+        text = (proc.stderr or proc.stdout).strip()
+        if "already exists and is not an empty directory" in text:
+            _refuse_clone_target(url, target)
+        raise RemoteError(f"git clone {url} failed: {text}", hint="git ls-remote " + url)
+    path = target.resolve()
     warnings: list[str] = []
     setup_clone(path, hooks=hooks, warnings=warnings)
+    if _git(path, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode != 0:
+        branches = [b for b in _git(path, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/remotes/",
+                                    check=False).stdout.split() if b != "HEAD"]
+        if not branches:
+            note = (f"{url} has no commits yet: the clone is empty, nothing to fetch (to start the project: "
+                    "adaptvc init in the clone, save a version, adaptvc push)")
+        else:
+            note = (f"the default branch of {url} has no commits yet; its branches: {', '.join(branches)} "
+                    f"(git switch {branches[0]}, in {path})")
+        return CloneResult(path, (), tuple(warnings) + (note,))
     try:
         r = AdapterRepo.open(path)
     except AdaptvcError as exc:
@@ -509,6 +595,12 @@ def clone(url: str, directory: str | os.PathLike[str] | None = None, *, remote: 
         sync = sync_workspace(r)
     warnings += [w for w in sync.warnings if w not in warnings]
     return CloneResult(path, tuple(sorted(fetched)), tuple(warnings))
+
+
+def _refuse_clone_target(url: str, target: Path) -> None:
+    what = "is not a directory" if not target.is_dir() else "is not empty"
+    raise AdaptvcError(f"{target} already exists and {what}",
+                       hint=f"pick another directory: adaptvc clone {url} NEW-DIR")
 
 
 def _clone_dir_name(url: str) -> str:

@@ -24,6 +24,7 @@ def remote() -> None:
     The URL and options are team configuration (.dvc/config, committed by adaptvc);
     credentials are personal (.dvc/config.local, never committed):
       adaptvc remote add storage s3://team-bucket/adapters --default
+      adaptvc remote default storage
       adaptvc remote modify storage endpointurl http://127.0.0.1:9000
       adaptvc remote modify storage secret_access_key ... --local
     """
@@ -96,6 +97,47 @@ def remote_remove(name: str) -> None:
 
     api.remote_remove(name)
     info(f"Removed remote {name}")
+
+
+@remote.command("default")
+@click.argument("name", required=False)
+@click.option("-u", "--unset", is_flag=True, help="Clear the default remote instead of setting it.")
+@click.option("--local", is_flag=True, help="A personal default in .dvc/config.local (not committed).")
+def remote_default(name: str | None, unset: bool, local: bool) -> None:
+    """Make the existing DVC remote NAME the default.
+
+    push, pull and on-demand fetches use the default remote unless given --remote.
+    Like `dvc remote default`: without NAME, prints the current default on stdout.
+    The default goes to .dvc/config, committed by adaptvc (only that file); --local
+    sets a personal default for this clone instead.
+
+    \b
+    Examples:
+      adaptvc remote default storage
+      adaptvc remote default --unset
+      adaptvc remote default                  # prints the current default
+    """
+    from adaptvc import api
+
+    if name is not None and unset:
+        raise click.UsageError("give NAME or --unset, not both")
+    where = ".dvc/config.local" if local else ".dvc/config (committed)"
+    if unset:
+        api.remote_default(None, local=local)
+        info(f"No default remote in {where}")
+        return
+    if name is None:
+        current = next((r.name for r in api.remote_list() if r.default), None)
+        if current is None:
+            info("No default DVC remote. Set one: adaptvc remote default NAME")
+        else:
+            click.echo(current)
+        return
+    r = api.remote_default(name, local=local)
+    info(f"Default remote: {r.name} -> {r.url} in {where}")
+    if not r.default:
+        warn(f"your .dvc/config.local names another default, which takes precedence in this clone "
+             f"(adaptvc remote default --unset --local)")
 
 
 @remote.command("modify")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
-from adaptvc.errors import AdaptvcError, CredentialInTeamConfigError, NotARepositoryError, RemoteNotFoundError
+from adaptvc.errors import AdaptvcError, CredentialInTeamConfigError, RemoteNotFoundError
 
 # Options that hold a secret, or point at a file that does: they are personal.
 CREDENTIAL_KEYS = frozenset(
@@ -73,14 +73,15 @@ class RemoteInfo:
 
 
 def find_root(repo: str | os.PathLike[str] = ".") -> Path:
-    """The top of the git working tree that holds ``repo``, which must have a ``.dvc``."""
-    start = Path(repo).resolve()
-    for candidate in (start, *start.parents):
-        if (candidate / ".git").exists():
-            if not (candidate / ".dvc").is_dir():
-                raise NotARepositoryError(f"{candidate} has no DVC set-up (.dvc/)", hint="adaptvc init")
-            return candidate
-    raise NotARepositoryError(f"{start} is not inside a git repository", hint="git init && adaptvc init")
+    """The top of the adaptvc repository that holds ``repo``.
+
+    Raises:
+        NotARepositoryError: not in a git repository, or adaptvc is not initialised there
+            (the same message and hint as every other command: ``AdapterRepo.open``).
+    """
+    from adaptvc.repo import AdapterRepo  # light: no dvc, no torch
+
+    return AdapterRepo.open(repo).root
 
 
 def config_files(root: Path | None) -> dict[str, Path]:
@@ -215,7 +216,7 @@ def get_remote(name: str | None = None, *, repo: str | os.PathLike[str] = ".") -
             raise RemoteNotFoundError("no DVC remote is configured", hint="adaptvc remote add NAME URL --default")
         raise RemoteNotFoundError(
             f"several DVC remotes ({', '.join(r.name for r in remotes)}) and none is the default",
-            hint=f"adaptvc remote add {remotes[0].name} {remotes[0].url} --default, or pass --remote NAME",
+            hint="adaptvc remote default NAME (once, committed for the team), or pass --remote NAME",
         )
     for info in remotes:
         if info.name == name.lower():
@@ -489,7 +490,68 @@ def _remove_locked(root: Path, name: str) -> None:
             if level == TEAM:
                 _team_commit(root, f"adaptvc: remove DVC remote {name}", previous=previous)
     if not found:
-        raise RemoteNotFoundError(f"no DVC remote named {name!r} in this repository", hint="adaptvc remote list")
+        known = ", ".join(r.name for r in list_remotes(root)) or "none"
+        raise RemoteNotFoundError(f"no DVC remote named {name!r} in this repository (remotes: {known})",
+                                  hint="adaptvc remote list")
+
+
+def set_default_remote(name: str | None, *, repo: str | os.PathLike[str] = ".", local: bool = False) -> RemoteInfo | None:
+    """Make an existing remote DVC's default (``core.remote``), as ``dvc remote default``;
+    ``name=None`` clears the default. The team default is committed (``.dvc/config``
+    alone, like :func:`add_remote`); ``local=True`` writes ``.dvc/config.local`` instead,
+    which takes precedence for this clone only.
+
+    Args:
+        name: an existing remote, or None to unset.
+        repo: a path inside the repository.
+        local: a personal default (not committed).
+
+    Returns:
+        The remote as DVC now sees it (``.default`` is False when a personal default in
+        ``.dvc/config.local`` still takes precedence), or None after unsetting.
+
+    Raises:
+        RemoteNotFoundError: no remote of that name (the message lists the remotes).
+        AdaptvcError: a team default naming a remote that only your own config defines
+            (teammates would not have it); use ``local=True``.
+
+    Example:
+        >>> set_default_remote("storage")  # doctest: +SKIP
+        >>> set_default_remote(None)  # no default any more  # doctest: +SKIP
+    """
+    root = find_root(repo)
+    level = LOCAL if local else TEAM
+    if name is not None:
+        name = _check_name(name)
+        info = get_remote(name, repo=root)
+        if level == TEAM and info.level != TEAM:
+            raise AdaptvcError(
+                f"remote {name!r} is defined in your {info.level} DVC config, not the team's .dvc/config: "
+                "a committed default naming it would break push and pull for teammates",
+                hint=f"adaptvc remote default {name} --local   (a personal default, not committed)",
+            )
+    with _locked(root):
+        path = config_files(root)[level]
+        previous = _read_bytes(path)
+        conf = _load(path)
+        core = next((s for s in conf.sections if s.strip().lower() == "core"), None)
+        current = conf[core].get("remote", "").lower() if core is not None else ""
+        if name is None and current:
+            del conf[core]["remote"]
+            if not conf[core]:
+                del conf[core]
+        elif name is not None and current != name:
+            if core is None:
+                conf["core"] = {}
+                core = "core"
+            conf[core]["remote"] = name
+        else:
+            return None if name is None else get_remote(name, repo=root)  # already so: nothing to commit
+        _write_atomic(conf, path)
+        if level == TEAM:
+            message = f"adaptvc: make DVC remote {name} the default" if name else "adaptvc: no default DVC remote"
+            _team_commit(root, message, previous=previous)
+    return None if name is None else get_remote(name, repo=root)
 
 
 def _scheme(url: str) -> str:
