@@ -42,6 +42,9 @@ def run(*args: str, cwd: Path, show: bool = True) -> str:
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if show and proc.stdout.strip():
         print(textwrap.indent(proc.stdout.rstrip(), "  "), flush=True)
+    if show and args[:3] == (sys.executable, "-m", "adaptvc") and proc.stderr.strip():
+        # adaptvc's talk (what it did, hints) goes to stderr: show it too, marked.
+        print(textwrap.indent(proc.stderr.rstrip(), "  "), flush=True)
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
         raise SystemExit(f"command failed ({proc.returncode}): {shown}")
@@ -136,7 +139,7 @@ def main() -> None:
 
     args = TrainingArguments(
         output_dir=str(work / "outputs"), num_train_epochs=3, per_device_train_batch_size=16,
-        learning_rate=2e-2, logging_steps=4, save_strategy="no", report_to=[], use_cpu=True,
+        learning_rate=2e-2, logging_strategy="epoch", save_strategy="no", report_to=[], use_cpu=True,
         disable_tqdm=True, seed=0,
     )
     versioning = AdaptvcCallback("task_a", repo=project)
@@ -182,6 +185,9 @@ def main() -> None:
     adaptvc("push", cwd=project)
     teammate = work / "teammate"
     adaptvc("clone", str(origin), str(teammate), cwd=work)
+    print("(meanwhile, we promote v3 and share that)")
+    adaptvc("alias", "task_a@v3", "production", cwd=project)
+    adaptvc("push", cwd=project)
     adaptvc("pull", cwd=teammate)
     mine = adaptvc("log", "--json", cwd=project, show=False)
     adaptvc("log", "task_a", cwd=teammate)
