@@ -82,3 +82,29 @@ def test_every_command_and_option_has_help_text():
                 walk(sub, f"{path} {name}")
 
     walk(cli, "adaptvc")
+
+
+def test_the_lazy_command_table_matches_the_commands():
+    # `adaptvc --help` lists commands from COMMAND_TABLE without importing them: each
+    # entry must name the module that defines the command and its help's first paragraph.
+    import importlib
+
+    from adaptvc.cli.main import COMMAND_TABLE
+
+    defined = {}
+    for module in sorted({m for m, _ in COMMAND_TABLE.values()}):
+        for command in importlib.import_module(f"adaptvc.cli.{module}").COMMANDS:
+            # The overview shortens `help`; a short_help, hidden or deprecated command
+            # would be listed differently.
+            assert not (command.short_help or command.hidden or command.deprecated), command.name
+            defined[command.name] = (module, command.help.partition("\n\n")[0].strip())
+    assert defined == COMMAND_TABLE
+
+
+def test_a_command_imports_only_its_own_module():
+    mods = _imported_modules("diff", "--help")
+    assert "adaptvc.cli.diff_cmd" in mods
+    for other in ("versioning_cmd", "remote_cmd", "hooks_cmd", "inspect_cmd", "convert_cmd"):
+        assert f"adaptvc.cli.{other}" not in mods, f"`adaptvc diff --help` imported {other}"
+    mods = _imported_modules("--help")
+    assert not any(m.endswith("_cmd") for m in mods), "`adaptvc --help` imported a command module"

@@ -158,18 +158,30 @@ def compare(a: LowRankUpdate, b: LowRankUpdate, *, buffers: Buffers | None = Non
             np.multiply(lb, sb, out=d_left)
             d_left -= np.multiply(la, sa, out=buffers.get("scaled", la.shape))
         d_right = np.subtract(rb, ra, out=buffers.get("d_right", rb.shape))
-        # Eight thin products with r×r results.
-        gl_aa, gr_bb = la.T @ la, rb @ rb.T
-        na2 = sa * sa * _sum_product(gl_aa, ra @ ra.T)
-        nb2 = sb * sb * _sum_product(lb.T @ lb, gr_bb)
+        # Six thin products with r×r results (four of them symmetric): the differences
+        # against a's left and b's right factor. Both norms follow from the same Grams,
+        # since s_b·L_b = dL + s_a·L_a and R_a = R_b − dR; where that sum cancels (one
+        # update much smaller than the other) the norm is taken from its own factors.
+        gl_aa, gl_dd, gl_da = la.T @ la, d_left.T @ d_left, d_left.T @ la
+        gr_bb, gr_dd, gr_bd = rb @ rb.T, d_right @ d_right.T, rb @ d_right.T
         # ‖dL·R_b + s_a·L_a·dR‖² = ‖dL·R_b‖² + s_a²‖L_a·dR‖² + 2·s_a⟨dL·R_b, L_a·dR⟩
-        t1 = _sum_product(d_left.T @ d_left, gr_bb)
-        t2 = sa * sa * _sum_product(gl_aa, d_right @ d_right.T)
-        d2 = t1 + t2 + 2.0 * sa * _sum_product(d_left.T @ la, rb @ d_right.T)
+        t1 = _sum_product(gl_dd, gr_bb)
+        w = _sum_product(gl_aa, gr_dd)  # ‖L_a·dR‖²
+        t2 = sa * sa * w
+        d2 = t1 + t2 + 2.0 * sa * _sum_product(gl_da, gr_bd)
         if d2 < CANCELLATION * (t1 + t2) and t1 + t2 > 0:
             delta = _qr_norm(np.concatenate([d_left, sa * la], axis=1), np.concatenate([rb, d_right], axis=0))
         else:
             delta = math.sqrt(max(d2, 0.0))
+        y = _sum_product(gl_aa, gr_bb)  # ‖L_a·R_b‖²
+        # ‖s_b·L_b·R_b‖² = ‖dL·R_b‖² + 2·s_a⟨dL·R_b, L_a·R_b⟩ + s_a²‖L_a·R_b‖²
+        nb2 = t1 + 2.0 * sa * _sum_product(gl_da, gr_bb) + sa * sa * y
+        if nb2 < CANCELLATION * (t1 + sa * sa * y):  # b's update is tiny next to a's (e.g. B = 0)
+            nb2 = sb * sb * _sum_product(lb.T @ lb, gr_bb)
+        # ‖s_a·L_a·R_a‖² = s_a²(‖L_a·R_b‖² − 2⟨L_a·R_b, L_a·dR⟩ + ‖L_a·dR‖²)
+        na2 = sa * sa * (y - 2.0 * _sum_product(gl_aa, gr_bd) + w)
+        if na2 < CANCELLATION * sa * sa * (y + w):  # a's update is tiny next to b's
+            na2 = sa * sa * _sum_product(gl_aa, ra @ ra.T)
         # ⟨a, b⟩ = (‖a‖² + ‖b‖² − ‖b − a‖²)/2: same absolute accuracy (ε·‖ΔW‖²) as its own
         # Gram product, two products fewer.
         inner = 0.5 * (na2 + nb2 - delta * delta)

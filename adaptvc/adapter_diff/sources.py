@@ -70,10 +70,10 @@ def directory_source(path: str | os.PathLike[str], *, label: str | None = None) 
         )
     # The same link `save` records: with a fingerprint when the base model is on disk, so
     # a workspace or a plain directory is checked as strictly as a saved version.
-    from adaptvc.versioning.base_model import base_model_link
+    from adaptvc.versioning.base_model import base_model_dict
 
     return AdapterSource(label=label or str(path), directory=directory, weights=weights, config=config,
-                         base_model=base_model_link(config).to_dict(), origin=str(directory))
+                         base_model=base_model_dict(config), origin=str(directory))
 
 
 def resolve_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterSource:

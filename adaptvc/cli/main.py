@@ -1,14 +1,20 @@
 """The ``adaptvc`` entry point: the command group and the one error handler.
 
-Commands live in sibling modules (one per concern) and are attached here. Nothing
-imported at module level may pull in torch, transformers, peft or ``dvc.repo``:
-``adaptvc --help`` must start fast (tests/test_cli_startup.py checks it).
+Commands live in sibling modules (one per concern) and are attached here lazily: a
+command's module is imported only when that command runs (or its help is shown), so
+``adaptvc diff`` does not pay for parsing the other fourteen commands. ``adaptvc --help``
+lists every command from the static table :data:`COMMAND_TABLE` (module and first
+paragraph of the help; tests/test_cli_startup.py checks it against the commands
+themselves). Nothing imported at module level may pull in torch, transformers, peft or
+``dvc.repo``: ``adaptvc --help`` must start fast.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
 
 import click
 
@@ -20,7 +26,88 @@ from adaptvc.progress import progress_to
 TRACEBACK_ENV = "ADAPTVC_TRACEBACK"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# name → (module under adaptvc.cli, first paragraph of the command's help). The first
+# paragraph is what `adaptvc --help` shows (shortened to the terminal's width exactly as
+# Click shortens it); listing commands must not import their modules.
+COMMAND_TABLE: dict[str, tuple[str, str]] = {
+    "init": ("versioning_cmd", "Set up adaptvc in the current git repository."),
+    "save": ("versioning_cmd", "Save the adapter's current files as a new version."),
+    "log": ("versioning_cmd", "List versions newest first, with lineage and metrics."),
+    "show": ("versioning_cmd", "Show one version in full."),
+    "status": ("versioning_cmd", "Show which version each adapter is at, and its changes."),
+    "checkout": ("versioning_cmd", "Put version REF's files into its adapter's directory."),
+    "export": ("versioning_cmd", "Write version REF into DIRECTORY, in PEFT format."),
+    "alias": ("versioning_cmd", "Point an alias such as task_a@production at version REF."),
+    "diff": ("diff_cmd", "Compare two adapters layer by layer, without the base model."),
+    "remote": ("remote_cmd", "Manage the DVC remotes that hold the adapter weights."),
+    "push": ("remote_cmd", "Upload weights to the DVC remote, then push to git."),
+    "pull": ("remote_cmd", "Update the branch from git, then fetch the weights needed."),
+    "clone": ("remote_cmd", "Clone a project and fetch the newest weights."),
+    "hooks": ("hooks_cmd", "Manage the git hooks that keep weights in step with git."),
+    "inspect": ("inspect_cmd", "Summarise the PEFT adapter in DIRECTORY, without torch."),
+    "convert": ("convert_cmd", "Convert a legacy adapter_model.bin to safetensors."),
+}
+
+
+class LazyCommands(MutableMapping):
+    """``cli.commands``: the names of :data:`COMMAND_TABLE`, each command's module
+    imported on first access to it (its ``COMMANDS`` list adds every command it defines).
+    Membership and iteration never import anything."""
+
+    def __init__(self, table: dict[str, tuple[str, str]]) -> None:
+        self._table = table
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded and name in self._table:
+            module = importlib.import_module(f"adaptvc.cli.{self._table[name][0]}")
+            for command in module.COMMANDS:
+                self._loaded.setdefault(command.name, command)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self._loaded.pop(name, None)
+        self._table = {k: v for k, v in self._table.items() if k != name}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table or name in self._loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(self._table), **dict.fromkeys(self._loaded)})
+
+    def __len__(self) -> int:
+        return len({*self._table, *self._loaded})
+
+    def listing(self, name: str) -> click.Command:
+        """The command for the overview: the real one if loaded, else a stand-in with the
+        table's help (Click shortens it the same way)."""
+        if name in self._loaded or name not in self._table:
+            return self[name]
+        return click.Command(name, help=self._table[name][1])
+
+
+class LazyGroup(click.Group):
+    """A group whose overview lists commands without importing them."""
+
+    commands: LazyCommands
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Click's Group.format_commands, with the stand-ins of unloaded commands.
+        commands = [(name, cmd) for name in self.list_commands(ctx)
+                    if not (cmd := self.commands.listing(name)).hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            rows = [(name, cmd.get_short_help_str(limit)) for name, cmd in commands]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, commands=LazyCommands(COMMAND_TABLE), context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="adaptvc")
 @click.option(
     "--traceback",
@@ -45,19 +132,6 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["traceback"] = traceback
-
-
-def _register_commands() -> None:
-    # One import per command module; each module defines Click commands and adds
-    # them to ``cli``. Keep these modules free of heavy imports at top level.
-    from adaptvc.cli import convert_cmd, diff_cmd, hooks_cmd, inspect_cmd, remote_cmd, versioning_cmd
-
-    for module in (versioning_cmd, diff_cmd, remote_cmd, hooks_cmd, inspect_cmd, convert_cmd):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register_commands()
 
 
 def _split_traceback_flag(argv: list[str]) -> tuple[list[str], bool]:

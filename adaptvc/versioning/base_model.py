@@ -10,13 +10,16 @@ recorded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adaptvc.manifest import BaseModelLink
+if TYPE_CHECKING:  # pragma: no cover
+    from adaptvc.manifest import BaseModelLink
+
+# Not imported here: adaptvc.manifest (its dataclasses) and hashlib (OpenSSL) cost
+# milliseconds that `adaptvc diff DIR_A DIR_B`, which only needs base_model_dict, skips.
 
 # config.json keys that describe the saving, not the model.
 _VOLATILE = frozenset({"_name_or_path", "transformers_version", "_commit_hash", "name_or_path"})
@@ -25,6 +28,8 @@ _VOLATILE = frozenset({"_name_or_path", "transformers_version", "_commit_hash", 
 def fingerprint_directory(directory: str | os.PathLike[str]) -> str | None:
     """``"sha256:<hex>"`` of a local base model directory, or ``None`` if it holds neither
     a config.json nor safetensors files."""
+    import hashlib
+
     from adaptvc.formats.safetensors_header import read_header
 
     d = Path(directory)
@@ -88,10 +93,23 @@ def base_model_link(config: dict[str, Any], *, override: str | None = None, root
         override: ``--base-model PATH_OR_ID``, replacing the config's value.
         root: directory relative paths are resolved against (the current directory).
     """
+    from adaptvc.manifest import BaseModelLink
+
+    return BaseModelLink(*_link_fields(config, override=override, root=root))
+
+
+def base_model_dict(config: dict[str, Any]) -> dict[str, Any]:
+    """``base_model_link(config).to_dict()``, without building the manifest's dataclass."""
+    name, revision, fingerprint = _link_fields(config)
+    return {"name_or_path": name, "revision": revision, "fingerprint": fingerprint}
+
+
+def _link_fields(config: dict[str, Any], *, override: str | None = None,
+                 root: Path | None = None) -> tuple[str | None, str | None, str | None]:
     name = override or config.get("base_model_name_or_path")
     revision = config.get("revision")
     if not name:
-        return BaseModelLink(None, revision, None)
+        return None, revision, None
     name = str(name)
     candidate = Path(os.path.expanduser(name))
     if not candidate.is_absolute() and root is not None:
@@ -103,4 +121,4 @@ def base_model_link(config: dict[str, Any], *, override: str | None = None, root
         snap = _hub_snapshot(name, revision)
         if snap is not None:
             fingerprint = fingerprint_directory(snap)
-    return BaseModelLink(name, revision, fingerprint)
+    return name, revision, fingerprint
