@@ -265,6 +265,33 @@ def test_same_update_at_a_higher_rank_has_no_change():
     assert st2.delta_norm == pytest.approx(np.linalg.norm(b2.dense() - a.dense()), rel=1e-6)
 
 
+@pytest.mark.parametrize("factor", [0.0, 1e-9, 1e9])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_norms_when_one_update_is_zero_or_tiny_next_to_the_other(factor, side):
+    # Both norms are derived from the difference Grams (s_b·L_b = dL + s_a·L_a,
+    # R_a = R_b − dR); when one update is negligible next to the other that sum cancels
+    # and the norm comes from its own factors: a zero update has norm exactly 0.
+    rng = np.random.default_rng(23)
+    A, B = rng.standard_normal((4, 30)), rng.standard_normal((20, 4))
+    A2, B2 = rng.standard_normal((4, 30)), rng.standard_normal((20, 4))
+    if side == "left":
+        B2 = factor * B2
+    else:
+        A2 = factor * A2
+    for a, b in ((LowRankUpdate(B, A, 0.5), LowRankUpdate(B2, A2, 0.75)),
+                 (LowRankUpdate(B2, A2, 0.75), LowRankUpdate(B, A, 0.5))):
+        st = compare(a, b)
+        da, db = a.dense(), b.dense()
+        for got, want in ((st.norm_a, np.linalg.norm(da)), (st.norm_b, np.linalg.norm(db)),
+                          (st.delta_norm, np.linalg.norm(db - da))):
+            if want == 0:
+                assert got == 0
+            else:
+                assert got == pytest.approx(want, rel=1e-6)
+        if factor == 0:
+            assert st.cosine is None
+
+
 def test_fp16_and_bf16_files_decode_exactly(tmp_path):
     import torch
     from safetensors.torch import save_file as save_torch

@@ -51,3 +51,35 @@ def test_peak_rss_grows_by_far_less_than_the_files(tmp_path):
     # buffers (plus mapped chunks and allocator slack): far below the 2 × 48 MB a
     # non-streaming read would hold.
     assert growth < 40 * MB, f"peak RSS grew by {growth / MB:.0f} MB for two {size / MB:.0f} MB files"
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_worker_threads_change_nothing_and_errors_reach_the_caller(tmp_path, monkeypatch, workers):
+    # Modules are compared by worker threads and consumed in file order: the result is
+    # the same whatever their number, and a worker's exception is the caller's.
+    import adaptvc
+    from adaptvc.adapter_diff import engine
+    from adaptvc.errors import InvalidAdapterError
+
+    rng = np.random.default_rng(5)
+    for name in ("a", "b"):
+        t = {}
+        for i in range(12):
+            m = f"{PREFIX}model.layers.{i}.self_attn.q_proj"
+            t[f"{m}.lora_A.weight"] = rng.standard_normal((4, 64), dtype=np.float32)
+            t[f"{m}.lora_B.weight"] = rng.standard_normal((32, 4), dtype=np.float32)
+        write_adapter(tmp_path / name, t, {"r": 4})
+    monkeypatch.setattr(engine, "_workers", lambda: 1)
+    serial = adaptvc.diff(tmp_path / "a", tmp_path / "b").to_dict()
+    monkeypatch.setattr(engine, "_workers", lambda: workers)
+    assert adaptvc.diff(tmp_path / "a", tmp_path / "b").to_dict() == serial
+
+    def failing(reader, m, buffers, side):
+        if m.name.endswith("layers.7.self_attn.q_proj"):
+            raise InvalidAdapterError("boom")
+        return real(reader, m, buffers, side)
+
+    real = engine._read_update
+    monkeypatch.setattr(engine, "_read_update", failing)
+    with pytest.raises(InvalidAdapterError, match="boom"):
+        adaptvc.diff(tmp_path / "a", tmp_path / "b")

@@ -102,6 +102,12 @@ def _sum_product(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", x, y))
 
 
+# np.dot, not the @ operator: for 2-d float64 arrays both call the same BLAS routine
+# (syrk for x.T·x), but np.dot releases the GIL while it runs, so another thread (the
+# engine's reader, decoding the next module) proceeds meanwhile.
+_dot = np.dot
+
+
 def _qr_norm(left: np.ndarray, right: np.ndarray) -> float:
     """‖left @ right‖_F via the triangular factors of thin QRs (backward stable)."""
     t_left = np.linalg.qr(left, mode="r")
@@ -162,8 +168,8 @@ def compare(a: LowRankUpdate, b: LowRankUpdate, *, buffers: Buffers | None = Non
         # against a's left and b's right factor. Both norms follow from the same Grams,
         # since s_b·L_b = dL + s_a·L_a and R_a = R_b − dR; where that sum cancels (one
         # update much smaller than the other) the norm is taken from its own factors.
-        gl_aa, gl_dd, gl_da = la.T @ la, d_left.T @ d_left, d_left.T @ la
-        gr_bb, gr_dd, gr_bd = rb @ rb.T, d_right @ d_right.T, rb @ d_right.T
+        gl_aa, gl_dd, gl_da = _dot(la.T, la), _dot(d_left.T, d_left), _dot(d_left.T, la)
+        gr_bb, gr_dd, gr_bd = _dot(rb, rb.T), _dot(d_right, d_right.T), _dot(rb, d_right.T)
         # ‖dL·R_b + s_a·L_a·dR‖² = ‖dL·R_b‖² + s_a²‖L_a·dR‖² + 2·s_a⟨dL·R_b, L_a·dR⟩
         t1 = _sum_product(gl_dd, gr_bb)
         w = _sum_product(gl_aa, gr_dd)  # ‖L_a·dR‖²
