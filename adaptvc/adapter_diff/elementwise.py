@@ -10,7 +10,6 @@ through three reused float64 buffers (float64 accumulation), never held whole.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,13 +18,12 @@ from adaptvc.formats.safetensors_reader import SafetensorsReader
 CHUNK = 1 << 19  # elements per step: 4 MB of float64 per array, three arrays
 
 
-@dataclass(frozen=True)
 class ElementwiseStats:
-    norm_a: float
-    norm_b: float
-    delta_norm: float
-    max_abs_diff: float
-    inner: float
+    __slots__ = ("norm_a", "norm_b", "delta_norm", "max_abs_diff", "inner")
+
+    def __init__(self, norm_a: float, norm_b: float, delta_norm: float, max_abs_diff: float, inner: float) -> None:
+        self.norm_a, self.norm_b, self.delta_norm = norm_a, norm_b, delta_norm
+        self.max_abs_diff, self.inner = max_abs_diff, inner
 
 
 def norm_of(reader: SafetensorsReader, name: str) -> float:

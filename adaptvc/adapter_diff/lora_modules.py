@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,18 +69,27 @@ def get_pattern_key(pattern_keys: Any, key_to_match: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class LoraModule:
-    """One LoRA-adapted module of an adapter: where its factors are and how to scale them."""
+    """One LoRA-adapted module of an adapter: where its factors are and how to scale them.
 
-    name: str  # module path without "base_model.model."
-    kind: str  # "linear", "conv1d" (fan_in_fan_out), "embedding" or "conv"
-    a: TensorInfo  # lora_A / lora_embedding_A
-    b: TensorInfo  # lora_B / lora_embedding_B
-    rank: int
-    alpha: float
-    scale: float
-    shape: tuple[int, ...]  # shape of ΔW in the base weight's layout
+    (A plain class: a dataclass costs ~1 ms to create on every ``adaptvc diff``.)
+    """
+
+    __slots__ = ("name", "kind", "a", "b", "rank", "alpha", "scale", "shape")
+
+    def __init__(self, *, name: str, kind: str, a: TensorInfo, b: TensorInfo, rank: int, alpha: float,
+                 scale: float, shape: tuple[int, ...]) -> None:
+        self.name = name  # module path without "base_model.model."
+        self.kind = kind  # "linear", "conv1d" (fan_in_fan_out), "embedding" or "conv"
+        self.a = a  # lora_A / lora_embedding_A
+        self.b = b  # lora_B / lora_embedding_B
+        self.rank = rank
+        self.alpha = alpha
+        self.scale = scale
+        self.shape = shape  # shape of ΔW in the base weight's layout
+
+    def __repr__(self) -> str:
+        return f"LoraModule({self.name!r}, {self.kind}, r={self.rank}, scale={self.scale!r}, shape={self.shape})"
 
     @property
     def tensors(self) -> tuple[TensorInfo, TensorInfo]:
@@ -97,12 +105,14 @@ class LoraModule:
         return LowRankUpdate(a2.T, b2.T, self.scale)  # conv1d, embedding: ΔW = (B·A)ᵀ = Aᵀ·Bᵀ
 
 
-@dataclass(frozen=True)
 class AdapterLayout:
     """An adapter's tensors split into LoRA modules and elementwise tensors."""
 
-    modules: dict[str, LoraModule]
-    others: dict[str, TensorInfo]  # display name → tensor
+    __slots__ = ("modules", "others")
+
+    def __init__(self, *, modules: dict[str, LoraModule], others: dict[str, TensorInfo]) -> None:
+        self.modules = modules
+        self.others = others  # display name → tensor
 
 
 def module_scale(config: dict[str, Any], module: str) -> tuple[int, float, float]:

@@ -37,22 +37,25 @@ same fallback.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
 
-@dataclass(frozen=True)
 class LowRankUpdate:
-    """``ΔW = scale · left @ right``: ``left`` (m×r) and ``right`` (r×n), float64."""
+    """``ΔW = scale · left @ right``: ``left`` (m×r) and ``right`` (r×n), float64.
 
-    left: np.ndarray
-    right: np.ndarray
-    scale: float
+    A plain class, not a dataclass: every ``adaptvc diff`` imports this module, and
+    creating a dataclass costs about 1 ms.
+    """
 
-    def __post_init__(self) -> None:
-        if self.left.ndim != 2 or self.right.ndim != 2 or self.left.shape[1] != self.right.shape[0]:
-            raise ValueError(f"not a low-rank pair: left {self.left.shape}, right {self.right.shape}")
+    __slots__ = ("left", "right", "scale")
+
+    def __init__(self, left: np.ndarray, right: np.ndarray, scale: float) -> None:
+        if left.ndim != 2 or right.ndim != 2 or left.shape[1] != right.shape[0]:
+            raise ValueError(f"not a low-rank pair: left {left.shape}, right {right.shape}")
+        self.left, self.right, self.scale = left, right, scale
+
+    def __repr__(self) -> str:
+        return f"LowRankUpdate(left={self.left.shape}, right={self.right.shape}, scale={self.scale!r})"
 
     @property
     def rank(self) -> int:
@@ -67,14 +70,20 @@ class LowRankUpdate:
         return self.scale * (self.left @ self.right)
 
 
-@dataclass(frozen=True)
 class PairStats:
     """Frobenius quantities of two updates ``a`` and ``b`` of the same shape."""
 
-    norm_a: float
-    norm_b: float
-    delta_norm: float  # ‖ΔW_b − ΔW_a‖_F
-    inner: float  # ⟨ΔW_a, ΔW_b⟩_F
+    __slots__ = ("norm_a", "norm_b", "delta_norm", "inner")
+
+    def __init__(self, norm_a: float, norm_b: float, delta_norm: float, inner: float) -> None:
+        self.norm_a = norm_a
+        self.norm_b = norm_b
+        self.delta_norm = delta_norm  # ‖ΔW_b − ΔW_a‖_F
+        self.inner = inner  # ⟨ΔW_a, ΔW_b⟩_F
+
+    def __repr__(self) -> str:
+        return (f"PairStats(norm_a={self.norm_a!r}, norm_b={self.norm_b!r}, delta_norm={self.delta_norm!r}, "
+                f"inner={self.inner!r})")
 
     @property
     def relative(self) -> float:

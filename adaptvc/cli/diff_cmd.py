@@ -113,8 +113,9 @@ def render_text(result: "DiffResult", top: int) -> list[str]:
 
 
 def _single_threaded_blas() -> None:
-    # The diff's matrix products are thin (4096×48): one BLAS thread does each in ~0.4 ms,
-    # while a thread pool on a busy machine spin-waits and takes 5-30x longer. BLAS reads
+    # The diff's matrix products are thin (4096×16): one BLAS thread does each in ~0.06 ms,
+    # while a thread pool on a busy machine spin-waits and takes 5-30x longer (the diff
+    # runs its own worker threads, one module each, instead). BLAS reads
     # these variables when numpy is first imported, which in the CLI is still ahead of
     # us (adaptvc imports numpy lazily); a value the user set is kept.
     if "numpy" not in sys.modules:
