@@ -15,8 +15,7 @@ from typing import Any
 
 from adaptvc.errors import InvalidAdapterError, InvalidRefError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
-from adaptvc.formats.adapter_config import read_config
-from adaptvc.formats.adapter_dir import weights_path
+from adaptvc.formats.adapter_dir import open_adapter_dir
 
 
 @dataclass(frozen=True)
@@ -58,10 +57,7 @@ def directory_source(path: str | os.PathLike[str], *, label: str | None = None) 
         InvalidAdapterError: no config, no weights, or only a legacy ``.bin``.
     """
     directory = Path(path)
-    if not directory.is_dir():
-        raise InvalidAdapterError(f"{directory}: no such directory", path=str(directory))
-    config = read_config(directory / CONFIG_NAME)
-    weights = weights_path(directory)
+    config, weights = open_adapter_dir(directory)
     if weights.name == LEGACY_WEIGHTS_NAME:
         raise InvalidAdapterError(
             f"{directory}: only a legacy {LEGACY_WEIGHTS_NAME}; diff reads {WEIGHTS_NAME} (memory-mapped, no torch)",

@@ -60,6 +60,18 @@ def weights_path(directory: str | os.PathLike[str]) -> Path:
     )
 
 
+def open_adapter_dir(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
+    """``(config, weights file)`` of an adapter directory, both validated.
+
+    Raises:
+        InvalidAdapterError: no such directory, a bad config, or no weights file.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InvalidAdapterError(f"{directory}: no such directory", path=str(directory))
+    return read_config(directory / CONFIG_NAME), weights_path(directory)
+
+
 def _target_modules(config: dict[str, Any]) -> list[str] | str | None:
     tm = config.get("target_modules")
     if isinstance(tm, (list, tuple, set)):
@@ -84,10 +96,7 @@ def inspect_adapter(directory: str | os.PathLike[str]) -> AdapterInfo:
         16
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise InvalidAdapterError(f"{directory}: no such directory", path=str(directory))
-    config = read_config(directory / CONFIG_NAME)
-    wpath = weights_path(directory)
+    config, wpath = open_adapter_dir(directory)
     if wpath.name == WEIGHTS_NAME:
         header = read_header(wpath)
         shapes = {name: (t.dtype, t.numel) for name, t in header.tensors.items()}
