@@ -198,13 +198,25 @@ class _Callback(Callback):
         self.relative_update(value - self.value)
 
 
-def _run_parallel(items: list[str], work: Callable[[str], None], jobs: int) -> dict[str, str]:
+def _run_parallel(
+    items: list[str], work: Callable[[str], int], jobs: int, progress: ProgressCallback | None
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Run ``work(md5) -> bytes moved`` over ``items`` on ``jobs`` threads.
+
+    Returns ``(moved: md5 -> size, failed: md5 -> reason)``; reports each success to
+    ``progress`` as a ``"done"`` event.
+    """
+    moved: dict[str, int] = {}
     failed: dict[str, str] = {}
     lock = threading.Lock()
 
     def one(md5: str) -> None:
         try:
-            work(md5)
+            size = work(md5)
+            if progress:
+                progress(TransferEvent("done", md5, size))
+            with lock:
+                moved[md5] = size
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - collected and reported per object
@@ -218,7 +230,7 @@ def _run_parallel(items: list[str], work: Callable[[str], None], jobs: int) -> d
     else:
         with ThreadPoolExecutor(max_workers=min(jobs, len(items))) as pool:
             list(pool.map(one, items))
-    return failed
+    return moved, failed
 
 
 # --- the two directions ------------------------------------------------------------------
@@ -254,12 +266,8 @@ def push_objects(
     there = store.existing(wanted)
     todo = [m for m in wanted if m not in there]
     cache = DvcCache.for_repo(root)
-    moved: list[str] = []
-    nbytes = 0
-    lock = threading.Lock()
 
-    def work(md5: str) -> None:
-        nonlocal nbytes
+    def work(md5: str) -> int:
         local = cache.object_path(md5)
         if not local.is_file():
             raise ObjectMissingError(f"not in the local DVC cache ({local})", md5s=(md5,))
@@ -270,15 +278,11 @@ def push_objects(
         if progress:
             progress(TransferEvent("start", md5, size))
         store.upload(local, md5, size, _Callback(md5, progress))
-        if progress:
-            progress(TransferEvent("done", md5, size))
-        with lock:
-            moved.append(md5)
-            nbytes += size
+        return size
 
-    failed = _run_parallel(todo, work, jobs)
-    return TransferResult("push", store.name, tuple(sorted(moved)), tuple(sorted(there)), failed, nbytes,
-                          time.perf_counter() - start)
+    moved, failed = _run_parallel(todo, work, jobs, progress)
+    return TransferResult("push", store.name, tuple(sorted(moved)), tuple(sorted(there)), failed,
+                          sum(moved.values()), time.perf_counter() - start)
 
 
 def fetch_objects(
@@ -314,12 +318,8 @@ def fetch_objects(
         return TransferResult("fetch", remote or "", (), tuple(present), {}, 0, time.perf_counter() - start)
     store = RemoteStore(root, remote)
     on_remote = store.existing(todo)
-    moved: list[str] = []
-    nbytes = 0
-    lock = threading.Lock()
 
-    def work(md5: str) -> None:
-        nonlocal nbytes
+    def work(md5: str) -> int:
         if md5 not in on_remote:
             raise ObjectMissingError(f"not on DVC remote {store.name!r}", md5s=(md5,))
         final = cache.object_path(md5)
@@ -337,16 +337,11 @@ def fetch_objects(
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        size = final.stat().st_size
-        if progress:
-            progress(TransferEvent("done", md5, size))
-        with lock:
-            moved.append(md5)
-            nbytes += size
+        return final.stat().st_size
 
-    failed = _run_parallel(todo, work, jobs)
-    return TransferResult("fetch", store.name, tuple(sorted(moved)), tuple(sorted(present)), failed, nbytes,
-                          time.perf_counter() - start)
+    moved, failed = _run_parallel(todo, work, jobs, progress)
+    return TransferResult("fetch", store.name, tuple(sorted(moved)), tuple(sorted(present)), failed,
+                          sum(moved.values()), time.perf_counter() - start)
 
 
 def remote_has(root: str | os.PathLike[str], md5s: Iterable[str], *, remote: str | None = None) -> set[str]:
