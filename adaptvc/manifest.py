@@ -213,21 +213,23 @@ def dumps_record(version: AdapterVersion) -> str:
     return json.dumps(version.to_record(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Objects of a JSON Lines file; ``[]`` when it does not exist.
+def read_jsonl(path: Path, *, text: str | None = None) -> list[dict[str, Any]]:
+    """Objects of a JSON Lines file; ``[]`` when it does not exist. ``text``: the file's
+    contents read elsewhere (from git), ``path`` then only names it in errors.
 
     Raises:
         InvalidAdapterError: a line that is not a JSON object (e.g. conflict markers left by
             a merge without adaptvc's ``.gitattributes``), naming file and line.
     """
-    return [obj for _, obj in _numbered_records(path)]
+    return [obj for _, obj in _numbered_records(path, text)]
 
 
-def _numbered_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
+def _numbered_records(path: Path, text: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
     out: list[tuple[int, dict[str, Any]]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -249,12 +251,12 @@ def _numbered_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
-def read_manifest(path: Path, *, directory: str = "") -> list[AdapterVersion]:
+def read_manifest(path: Path, *, directory: str = "", text: str | None = None) -> list[AdapterVersion]:
     """Every version recorded in a manifest file, in file order; duplicates (the same
-    line reaching a branch twice) are dropped."""
+    line reaching a branch twice) are dropped. ``text``: as for :func:`read_jsonl`."""
     seen: set[tuple[Any, ...]] = set()
     versions = []
-    for lineno, rec in _numbered_records(path):
+    for lineno, rec in _numbered_records(path, text):
         try:
             v = AdapterVersion.from_record(rec, directory=directory)
         except (KeyError, TypeError, ValueError) as exc:

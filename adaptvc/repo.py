@@ -186,21 +186,57 @@ class AdapterRepo:
                 pass  # held: the save is alive and still working; nothing to settle
 
     # -- adapters and versions ----------------------------------------------------------
-    def list_adapters(self) -> list[str]:
-        """Names of the adapters with a directory under the adapters dir (saved or not)."""
+    def list_adapters(self, *, committed: bool = False) -> list[str]:
+        """Names of the adapters with a directory under the adapters dir (saved or not).
+
+        ``committed``: also those whose manifest is gone from the work tree (the directory
+        deleted) but is in HEAD's tree — their versions are still committed (one
+        ``git ls-tree``). A deletion that was committed, or an adapter never saved, is not
+        listed.
+        """
+        names = []
         try:
             entries = sorted(self.adapters_path.iterdir())
         except FileNotFoundError:
-            return []
-        names = []
+            entries = []
         for d in entries:
             if d.is_dir() and any((d / f).exists() for f in (MANIFEST_NAME, "adapter_config.json")):
                 with contextlib.suppress(Exception):
                     names.append(validate_name(d.name))
+        if committed:
+            from adaptvc.storage.git_ops import head_paths
+
+            prefix = self.config.adapters_dir + "/"
+            for p in head_paths(self.root, self.config.adapters_dir):
+                parts = p[len(prefix):].split("/") if p.startswith(prefix) else []
+                if len(parts) == 2 and parts[1] == MANIFEST_NAME and parts[0] not in names:
+                    with contextlib.suppress(Exception):
+                        names.append(validate_name(parts[0]))
+            names.sort()
         return names
 
     def manifest_path(self, name: str) -> Path:
         return self.adapter_dir(name) / MANIFEST_NAME
+
+    def committed_files(self, name: str, files: tuple[str, ...] = (MANIFEST_NAME, ALIASES_NAME)) -> dict[str, bytes | None]:
+        """``file name → bytes`` of the adapter's files as committed in HEAD (``None``:
+        not in HEAD); one ``git cat-file --batch``, no history walk."""
+        from adaptvc.storage.git_ops import head_files
+
+        rel = self.adapter_rel(validate_name(name))
+        got = head_files(self.root, [f"{rel}/{f}" for f in files])
+        return {f: got[f"{rel}/{f}"] for f in files}
+
+    def _committed_records(self, name: str) -> tuple[str, str] | None:
+        """``(manifest text, aliases text)`` from HEAD when the work tree lacks the
+        adapter's manifest (its directory was deleted) and HEAD has it; else ``None``."""
+        if self.manifest_path(name).exists():
+            return None
+        head = self.committed_files(name)
+        if head[MANIFEST_NAME] is None:
+            return None
+        return (head[MANIFEST_NAME].decode("utf-8", errors="replace"),
+                (head[ALIASES_NAME] or b"").decode("utf-8", errors="replace"))
 
     def versions(self, name: str, *, with_commits: bool = False, must_exist: bool = False) -> list[AdapterVersion]:
         """Every recorded version of ``name`` in manifest order, aliases attached.
@@ -213,17 +249,24 @@ class AdapterRepo:
             AdapterNotFoundError: ``must_exist`` and no such adapter (lists the adapters).
         """
         path = self.manifest_path(name)
-        if must_exist and not path.exists() and not self.adapter_dir(name).is_dir():
-            known = self.list_adapters()
+        # Deleted from the work tree (rm -rf adapters/NAME) but committed: the versions
+        # live in HEAD's tree, read from there (checkout NAME restores the directory).
+        head = self._committed_records(name)
+        if must_exist and head is None and not path.exists() and not self.adapter_dir(name).is_dir():
+            known = self.list_adapters(committed=True)
             raise AdapterNotFoundError(
                 f"no adapter {name!r} in {self.rel(self.adapters_path)}/"
                 + (f"; adapters: {', '.join(known)}" if known else "; no adapter saved yet"),
                 name=name, hint=f"adaptvc save --adapter {name} -m MESSAGE" if not known else "adaptvc log",
             )
-        versions = read_manifest(path, directory=self.adapter_rel(name))
+        if head is None:
+            versions = read_manifest(path, directory=self.adapter_rel(name))
+        else:
+            versions = read_manifest(Path(f"HEAD:{self.adapter_rel(name)}/{MANIFEST_NAME}"),
+                                     directory=self.adapter_rel(name), text=head[0])
         if with_commits and versions:
             versions = self.attach_commits(versions, [self.adapter_rel(name) + "/" + MANIFEST_NAME])
-        return self._attach_aliases(name, versions)
+        return self._attach_aliases(name, versions, None if head is None else self._parse_aliases(name, head[1]))
 
     def attach_commits(self, versions: list[AdapterVersion], pathspecs: list[str]) -> list[AdapterVersion]:
         from dataclasses import replace
@@ -234,15 +277,22 @@ class AdapterRepo:
         return [replace(v, commit=commits.get(trailer_value(v.adapter, v.version, v.id, v.created_at))) for v in versions]
 
     def alias_records(self, name: str) -> list[dict[str, Any]]:
+        head = self._committed_records(name)
+        if head is not None:
+            return self._parse_aliases(name, head[1])
         return read_jsonl(self.adapter_dir(name) / ALIASES_NAME)
 
-    def aliases(self, name: str, versions: list[AdapterVersion] | None = None) -> dict[str, AdapterVersion]:
+    def _parse_aliases(self, name: str, text: str) -> list[dict[str, Any]]:
+        return read_jsonl(Path(f"HEAD:{self.adapter_rel(name)}/{ALIASES_NAME}"), text=text)
+
+    def aliases(self, name: str, versions: list[AdapterVersion] | None = None,
+                records: list[dict[str, Any]] | None = None) -> dict[str, AdapterVersion]:
         """``alias → version``: the newest record of each alias wins (records are
         append-only, so branches merge them with the union driver)."""
         versions = self.versions(name) if versions is None else versions
         by_key = {(v.version, v.id): v for v in versions}
         current: dict[str, tuple[str, AdapterVersion | None]] = {}
-        for rec in self.alias_records(name):
+        for rec in self.alias_records(name) if records is None else records:
             alias, at = rec.get("alias"), str(rec.get("created_at") or "")
             if not alias:
                 continue
@@ -251,12 +301,13 @@ class AdapterRepo:
                 current[alias] = (at, target)
         return {a: v for a, (_, v) in sorted(current.items()) if v is not None}
 
-    def _attach_aliases(self, name: str, versions: list[AdapterVersion]) -> list[AdapterVersion]:
-        if not versions or not (self.adapter_dir(name) / ALIASES_NAME).exists():
+    def _attach_aliases(self, name: str, versions: list[AdapterVersion],
+                        records: list[dict[str, Any]] | None = None) -> list[AdapterVersion]:
+        if not versions or (records is None and not (self.adapter_dir(name) / ALIASES_NAME).exists()) or records == []:
             return versions
         from dataclasses import replace
 
         names: dict[tuple[int, str, str], list[str]] = {}
-        for alias, v in self.aliases(name, versions).items():
+        for alias, v in self.aliases(name, versions, records).items():
             names.setdefault((v.version, v.id, v.created_at), []).append(alias)
         return [replace(v, aliases=tuple(names.get((v.version, v.id, v.created_at), ()))) for v in versions]

@@ -287,6 +287,8 @@ _STATUS_HINTS = {
                 "or drop them with adaptvc checkout {ref} --force",
     "weights missing": "{name}: adaptvc checkout {ref} (restores the weights, fetching them if needed)",
     "never saved": "{name}: adaptvc save --adapter {name} -m MESSAGE",
+    "deleted": "{name}: adaptvc checkout {name} (restores the directory: files from git, weights from the DVC "
+               "cache); or, to drop it for good, commit the deletion (git rm -r on its directory, git commit)",
 }
 
 
@@ -298,7 +300,8 @@ def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
 
     One line per adapter in adapters/ (or per ADAPTER given): the version its directory is at, then its state:
     clean, modified (weights and/or config differ), weights missing (run
-    `adaptvc checkout NAME@vN` or `adaptvc pull`), never saved; and the newest version
+    `adaptvc checkout NAME@vN` or `adaptvc pull`), never saved, deleted (the directory is gone
+    but its versions are committed: `adaptvc checkout NAME` restores it); and the newest version
     when the directory is at an older one.
 
     \b

@@ -196,3 +196,37 @@ def trailer_value(adapter: str, version: int, md5: str, created_at: str) -> str:
     """What identifies a version in its commit message (unique even for a duplicate vN)."""
     return f"{adapter}@v{version} {md5} {created_at}"
 
+
+
+def head_files(root: Path, paths: Sequence[str]) -> dict[str, bytes | None]:
+    """The bytes of each repo-relative path as committed in HEAD (``None`` where HEAD has
+    no such file, or no HEAD at all): ONE ``git cat-file --batch``, no history walk."""
+    if not paths:
+        return {}
+    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=root, capture_output=True,
+                          input="".join(f"HEAD:{p}\n" for p in paths).encode("utf-8"))
+    out: dict[str, bytes | None] = {p: None for p in paths}
+    if proc.returncode != 0:
+        return out
+    data, pos = proc.stdout, 0
+    for p in paths:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            break
+        header = data[pos:end].split(b" ")
+        pos = end + 1
+        # "<oid> <type> <size>" then the content, or "<what was asked> missing" alone
+        # (the path may hold spaces: tell them apart by the shape of the first line).
+        if len(header) == 3 and header[2].isdigit() and not header[0].startswith(b"HEAD:"):
+            size = int(header[2])
+            if header[1] == b"blob":
+                out[p] = data[pos:pos + size]
+            pos += size + 1  # the content is followed by a newline
+    return out
+
+
+def head_paths(root: Path, directory: str) -> list[str]:
+    """Every file path under ``directory`` in HEAD's tree (ONE ``git ls-tree``); ``[]`` on
+    an unborn branch."""
+    out = run_git(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", directory, check=False)
+    return [p for p in out.split("\0") if p]

@@ -29,6 +29,7 @@ from adaptvc.versioning.workspace import (
     FileTransaction,
     POINTER_NAME,
     adapter_status,
+    committed_missing_files,
     ensure_gitignore,
     sha256,
     state_record,
@@ -75,6 +76,7 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
                 f"adaptvc checkout {ref} --force",
             )
         config = version_config(repo, target)
+        restore = committed_missing_files(repo, target.adapter)
         d.mkdir(parents=True, exist_ok=True)
         weights = d / WEIGHTS_NAME
         current = status.weights_md5 or (repo.state.md5(weights)[0] if weights.is_file() else None)
@@ -100,6 +102,10 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
                 txn.write_bytes(d / CONFIG_NAME, config, fsync=False)
             if not (d / POINTER_NAME).is_file() or (d / POINTER_NAME).read_bytes() != pointer:
                 txn.write_bytes(d / POINTER_NAME, pointer, fsync=False)
+            # The directory was deleted (rm -rf) while its versions are committed: the
+            # manifest, aliases and .gitignore come back as HEAD has them.
+            for fname, data in restore.items():
+                txn.write_bytes(d / fname, data, fsync=False)
             ignore = ensure_gitignore(d / ".gitignore")
             if ignore is not None:
                 txn.write_bytes(d / ".gitignore", ignore, fsync=False)

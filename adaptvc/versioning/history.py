@@ -32,7 +32,7 @@ def log_versions(repo: AdapterRepo, adapter: str | None = None) -> list[AdapterV
     """Versions newest first (grouped by adapter when ``adapter`` is None), commits filled
     in by ONE ``git log`` over the manifests, whatever the number of versions."""
     repo.settle_interrupted()
-    names = [validate_name(adapter)] if adapter else repo.list_adapters()
+    names = [validate_name(adapter)] if adapter else repo.list_adapters(committed=True)
     out: list[AdapterVersion] = []
     for name in names:
         out.extend(newest_first(repo.versions(name, must_exist=bool(adapter))))
@@ -49,9 +49,10 @@ def show_version(repo: AdapterRepo, ref: str) -> AdapterVersion:
 
 
 def status(repo: AdapterRepo) -> list[AdapterStatus]:
-    """Every adapter directory: the version it is at and whether it changed since."""
+    """Every adapter directory: the version it is at and whether it changed since; and
+    every adapter whose directory was deleted while its versions are in HEAD (``deleted``)."""
     repo.settle_interrupted()
-    return [adapter_status(repo, name, repo.versions(name)) for name in repo.list_adapters()]
+    return [adapter_status(repo, name, repo.versions(name)) for name in repo.list_adapters(committed=True)]
 
 
 def set_alias(repo: AdapterRepo, ref: str, alias: str) -> AdapterVersion:

@@ -47,6 +47,7 @@ from adaptvc.versioning.recovery import JOURNAL_NAME
 from adaptvc.versioning.workspace import (
     POINTER_NAME,
     FileTransaction,
+    committed_missing_files,
     config_bytes,
     ensure_gitignore,
     sha256,
@@ -263,6 +264,10 @@ def _write_and_commit(repo: AdapterRepo, version: AdapterVersion, cbytes: bytes,
             if in_place and converted:
                 txn.remove(d / LEGACY_WEIGHTS_NAME)
         txn.write_bytes(d / POINTER_NAME, dumps_pointer(version.id, version.size, WEIGHTS_NAME).encode())
+        # Directory deleted (rm -rf) while its versions are committed: the manifest (and
+        # aliases, .gitignore) come back from HEAD first, so this version extends the history.
+        for fname, data in committed_missing_files(repo, version.adapter).items():
+            txn.write_bytes(d / fname, data)
         ignore = ensure_gitignore(d / ".gitignore")
         if ignore is not None:
             txn.write_bytes(d / ".gitignore", ignore)

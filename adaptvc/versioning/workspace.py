@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from adaptvc.errors import AdaptvcError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
-from adaptvc.manifest import AdapterVersion, write_atomic
+from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, write_atomic
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage.dvc_cache import POINTER_SUFFIX, read_pointer
 
@@ -24,6 +24,7 @@ MODIFIED = "modified"
 WEIGHTS_MISSING = "weights missing"
 NEVER_SAVED = "never saved"
 CONFLICT = "merge conflict"  # git left conflict markers in the pointer
+DELETED = "deleted"  # the directory is gone from the work tree; its versions are in HEAD
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
@@ -68,7 +69,7 @@ class AdapterStatus:
     """``adaptvc status`` for one adapter."""
 
     adapter: str
-    state: str  # clean | modified | weights missing | never saved | merge conflict
+    state: str  # clean | modified | weights missing | never saved | merge conflict | deleted
     version: AdapterVersion | None = None  # the version the directory is at
     latest: AdapterVersion | None = None
     changes: tuple[str, ...] = ()  # e.g. ("weights", "config")
@@ -93,6 +94,10 @@ def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVe
     latest = max(versions, key=lambda v: (v.created_at, v.version)) if versions else None
     if not versions:
         return AdapterStatus(adapter, NEVER_SAVED)
+    if not any((d / f).exists() for f in (MANIFEST_NAME, CONFIG_NAME, POINTER_NAME, WEIGHTS_NAME)):
+        # rm -rf adapters/NAME with its versions committed (read from HEAD's tree):
+        # nothing to compare; `adaptvc checkout NAME` brings the directory back.
+        return AdapterStatus(adapter, DELETED, None, latest, ("directory",))
     try:
         at = workspace_version(repo, adapter, versions)
     except AdaptvcError:  # a pointer with conflict markers, or damaged: no version to compare with
@@ -115,6 +120,19 @@ def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVe
         except AdaptvcError:
             changes.append("config")
     return AdapterStatus(adapter, MODIFIED if changes else CLEAN, at, latest, tuple(changes), md5)
+
+
+def committed_missing_files(repo: AdapterRepo, adapter: str) -> dict[str, bytes]:
+    """When the adapter's manifest is gone from the work tree (its directory deleted):
+    HEAD's manifest, aliases and ``.gitignore`` that the directory lacks, to write back
+    (one git call); ``{}`` when the manifest is there or HEAD has none."""
+    d = repo.adapter_dir(adapter)
+    if (d / MANIFEST_NAME).exists():
+        return {}
+    head = repo.committed_files(adapter, (MANIFEST_NAME, ALIASES_NAME, ".gitignore"))
+    if head[MANIFEST_NAME] is None:
+        return {}
+    return {f: data for f, data in head.items() if data is not None and not (d / f).exists()}
 
 
 def _has_conflict(path: Path) -> bool:
@@ -216,7 +234,7 @@ class FileTransaction:
 
 
 __all__ = [
-    "CLEAN", "CONFLICT", "MODIFIED", "NEVER_SAVED", "WEIGHTS_MISSING", "POINTER_NAME", "AdapterStatus", "FileTransaction",
-    "adapter_status", "config_bytes", "ensure_gitignore", "sha256", "state_record", "workspace_version",
+    "CLEAN", "CONFLICT", "DELETED", "MODIFIED", "NEVER_SAVED", "WEIGHTS_MISSING", "POINTER_NAME", "AdapterStatus", "FileTransaction",
+    "adapter_status", "committed_missing_files", "config_bytes", "ensure_gitignore", "sha256", "state_record", "workspace_version",
     "CONFIG_NAME", "LEGACY_WEIGHTS_NAME", "WEIGHTS_NAME",
 ]
