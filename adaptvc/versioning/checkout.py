@@ -90,7 +90,7 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
         # outright between two of the writes (adaptvc.versioning.recovery).
         txn = FileTransaction(backup_root / "backup", journal=repo.state_dir / JOURNAL_NAME, journal_data={
             "operation": "checkout", "pid": os.getpid(), "adapter": target.adapter, "tag": target.ref,
-            "was_at": was_at, "backup_root": str(backup_root)})
+            "was_at": was_at, "backup_root": str(backup_root)}, durable_journal=False)
         wrote = False
         try:
             if current != target.id:

@@ -174,6 +174,10 @@ class FileTransaction:
     # (adaptvc.versioning.recovery). ``journal_data`` is stored with the file list.
     journal: Path | None = None
     journal_data: dict[str, Any] = field(default_factory=dict)
+    # fsync the journal? Needed where the writes it guards are fsync'ed (save: commits);
+    # pointless where they are not (checkout: rebuildable workspace copies), and each
+    # fsync costs ~15 ms. Without it the journal still survives a killed process.
+    durable_journal: bool = True
 
     def _backup(self, path: Path) -> None:
         if path in self.saved:
@@ -197,7 +201,7 @@ class FileTransaction:
 
         self.journal_data.update(extra)
         data = dict(self.journal_data, files=[[str(p), str(b) if b else None] for p, b in self.saved.items()])
-        write_atomic(self.journal, json.dumps(data).encode())
+        write_atomic(self.journal, json.dumps(data).encode(), fsync=self.durable_journal)
 
     def drop_journal(self) -> None:
         if self.journal is not None:
