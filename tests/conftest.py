@@ -79,3 +79,23 @@ def git_repo(tmp_path: Path):
 # Real remote servers (moto S3, OpenSSH) and the `dvc_remote` fixture parametrised over
 # directory / S3 / SSH remotes: see tests/remote_servers.py.
 from tests.remote_servers import dvc_remote, s3_server, ssh_server  # noqa: E402, F401
+
+
+def imported_modules(*args: str, check: bool = False) -> set[str]:
+    """The modules ``adaptvc ARGS`` has imported when it finishes, from a fresh process.
+
+    With ``check``, the command must also succeed (exit 0).
+    """
+    code = (
+        "import sys\n"
+        "from adaptvc.cli.main import main\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit as e:\n"
+        f"    assert not ({check!r} and e.code), e.code\n"
+        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stderr.split())

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import imported_modules, run_cli
 
 HEAVY = ("torch", "transformers", "peft", "dvc.repo", "dvc")
 
 
-def _imported_modules(*args: str) -> set[str]:
-    code = (
-        "import sys\n"
-        "from adaptvc.cli.main import main\n"
-        "try:\n"
-        f"    main({list(args)!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    return set(proc.stderr.split())
-
-
 def test_help_does_not_import_heavy_libraries():
-    mods = _imported_modules("--help")
+    mods = imported_modules("--help")
     assert "click" in mods  # the probe itself works
     for heavy in HEAVY:
         assert heavy not in mods, f"`adaptvc --help` imported {heavy}"
@@ -37,7 +18,7 @@ def test_every_command_help_does_not_import_heavy_libraries():
     from adaptvc.cli.main import cli
 
     for name in cli.commands:
-        mods = _imported_modules(name, "--help")
+        mods = imported_modules(name, "--help")
         for heavy in HEAVY:
             assert heavy not in mods, f"`adaptvc {name} --help` imported {heavy}"
 
@@ -102,9 +83,9 @@ def test_the_lazy_command_table_matches_the_commands():
 
 
 def test_a_command_imports_only_its_own_module():
-    mods = _imported_modules("diff", "--help")
+    mods = imported_modules("diff", "--help")
     assert "adaptvc.cli.diff_cmd" in mods
     for other in ("versioning_cmd", "remote_cmd", "hooks_cmd", "inspect_cmd", "convert_cmd"):
         assert f"adaptvc.cli.{other}" not in mods, f"`adaptvc diff --help` imported {other}"
-    mods = _imported_modules("--help")
+    mods = imported_modules("--help")
     assert not any(m.endswith("_cmd") for m in mods), "`adaptvc --help` imported a command module"

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import imported_modules, run_cli
 from tests.test_diff_math import MODULES, PREFIX, lora_tensors, write_adapter
 
 JSON_KEYS = {"a", "b", "config", "modules", "tensors", "summary"}
@@ -158,25 +156,9 @@ def test_missing_directory_and_usage_errors(tmp_path):
     assert run_cli("diff", "x", "y", "--top", "-1").returncode == 2
 
 
-def _modules_after(*args: str) -> set[str]:
-    code = (
-        "import sys\n"
-        "from adaptvc.cli.main import main\n"
-        "try:\n"
-        f"    main({list(args)!r})\n"
-        "except SystemExit as e:\n"
-        "    assert not e.code, e.code\n"
-        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return set(proc.stderr.split())
-
-
 def test_help_and_directory_diff_do_not_import_torch(two_adapters):
     a, b = two_adapters
     for args in (("diff", "--help"), ("diff", str(a), str(b)), ("diff", str(a), str(b), "--json")):
-        mods = _modules_after(*args)
+        mods = imported_modules(*args, check=True)
         for heavy in ("torch", "transformers", "peft", "dvc"):
             assert heavy not in mods, f"`adaptvc {' '.join(args)}` imported {heavy}"

@@ -12,7 +12,8 @@ from peft import LoraConfig, get_peft_model
 import adaptvc
 from tests.conftest import run_cli
 from tests.models import perturb_adapter, tiny_llama
-from tests.test_cli_startup import HEAVY, _imported_modules
+from tests.conftest import imported_modules
+from tests.test_cli_startup import HEAVY
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_inspect_text(adapter_dir):
 
 
 def test_inspect_does_not_import_torch(adapter_dir):
-    mods = _imported_modules("inspect", str(adapter_dir), "--json")
+    mods = imported_modules("inspect", str(adapter_dir), "--json")
     assert "adaptvc.formats.safetensors_header" in mods  # the probe really ran inspect
     for heavy in HEAVY:
         assert heavy not in mods, f"`adaptvc inspect` imported {heavy}"
