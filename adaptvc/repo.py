@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from adaptvc.errors import AdapterNotFoundError, InvalidAdapterError, NotARepositoryError
+from adaptvc.errors import AdaptvcError, AdapterNotFoundError, InvalidAdapterError, NotARepositoryError
 from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, read_jsonl, read_manifest
 from adaptvc.refs import validate_name
 
@@ -267,6 +267,18 @@ class AdapterRepo:
         if with_commits and versions:
             versions = self.attach_commits(versions, [self.adapter_rel(name) + "/" + MANIFEST_NAME])
         return self._attach_aliases(name, versions, None if head is None else self._parse_aliases(name, head[1]))
+
+    def version_config(self, version: AdapterVersion) -> bytes:
+        """The version's ``adapter_config.json`` bytes, from git, checked against the manifest."""
+        import hashlib
+
+        from adaptvc.storage.git_ops import cat_blob
+
+        data = cat_blob(self.root, version.config_blob)
+        if version.config_sha256 and hashlib.sha256(data).hexdigest() != version.config_sha256:
+            raise AdaptvcError(f"the config of {version.ref} in git does not match its manifest record",
+                               hint="git fsck; the repository may be damaged")
+        return data
 
     def attach_commits(self, versions: list[AdapterVersion], pathspecs: list[str]) -> list[AdapterVersion]:
         from dataclasses import replace

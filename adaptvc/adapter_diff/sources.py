@@ -66,7 +66,7 @@ def directory_source(path: str | os.PathLike[str], *, label: str | None = None) 
         )
     # The same link `save` records: with a fingerprint when the base model is on disk, so
     # a workspace or a plain directory is checked as strictly as a saved version.
-    from adaptvc.versioning.base_model import base_model_dict
+    from adaptvc.base_model import base_model_dict
 
     return AdapterSource(label=label or str(path), directory=directory, weights=weights, config=config,
                          base_model=base_model_dict(config), origin=str(directory))
@@ -104,13 +104,12 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
     from adaptvc.refs import resolve_version
     from adaptvc.repo import AdapterRepo
     from adaptvc.storage.fetch import ensure_versions
-    from adaptvc.versioning.checkout import version_config
 
     adapter_repo = AdapterRepo.open(repo)
     version = resolve_version(adapter_repo, ref, with_commit=False)
     ensure_versions(adapter_repo, [version])
     try:
-        config = json.loads(version_config(adapter_repo, version))
+        config = json.loads(adapter_repo.version_config(version))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidAdapterError(f"{version.ref}: adapter_config.json in git is not valid JSON ({exc})") from None
     directory = adapter_repo.root / version.directory if version.directory else adapter_repo.adapter_dir(version.adapter)

@@ -36,15 +36,6 @@ from adaptvc.versioning.workspace import (
 )
 
 
-def version_config(repo: AdapterRepo, version: AdapterVersion) -> bytes:
-    """The version's ``adapter_config.json`` bytes, from git, checked against the manifest."""
-    data = git_ops.cat_blob(repo.root, version.config_blob)
-    if version.config_sha256 and sha256(data) != version.config_sha256:
-        raise AdaptvcError(f"the config of {version.ref} in git does not match its manifest record",
-                           hint="git fsck; the repository may be damaged")
-    return data
-
-
 def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> AdapterVersion:
     """Put ``ref``'s files into the adapter's directory.
 
@@ -75,7 +66,7 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
                 hint=f'save them first (adaptvc save --adapter {target.adapter} -m "...") or discard them: '
                 f"adaptvc checkout {ref} --force",
             )
-        config = version_config(repo, target)
+        config = repo.version_config(target)
         restore = committed_missing_files(repo, target.adapter)
         d.mkdir(parents=True, exist_ok=True)
         weights = d / WEIGHTS_NAME
@@ -138,7 +129,7 @@ def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str
     if not force and any((out / n).exists() for n in (CONFIG_NAME, WEIGHTS_NAME, "adapter_model.bin")):
         raise AdaptvcError(f"{out} already holds adapter files", hint=f"choose an empty directory or: adaptvc export {ref} {out} --force")
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / CONFIG_NAME, version_config(repo, version))
+    write_atomic(out / CONFIG_NAME, repo.version_config(version))
     repo.dvc_cache.materialise(version.id, out / WEIGHTS_NAME)
     return out
 
@@ -161,7 +152,7 @@ def resolve_directory(repo: AdapterRepo, ref: str) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
     try:
-        write_atomic(tmp / CONFIG_NAME, version_config(repo, version))
+        write_atomic(tmp / CONFIG_NAME, repo.version_config(version))
         repo.dvc_cache.materialise(version.id, tmp / WEIGHTS_NAME, link=True)
         try:
             os.rename(tmp, final)

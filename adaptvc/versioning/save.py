@@ -42,7 +42,7 @@ from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import dumps_pointer
 from adaptvc.storage.lock import signals_deferred
 from adaptvc.versioning import validate
-from adaptvc.versioning.base_model import base_model_link
+from adaptvc.base_model import base_model_link
 from adaptvc.versioning.recovery import JOURNAL_NAME
 from adaptvc.versioning.workspace import (
     POINTER_NAME,
