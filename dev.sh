@@ -3,7 +3,8 @@
 # adaptvc with everything the example and the tests need, then runs the job:
 #
 #   ./dev.sh example        the end-to-end walk through the tool (examples/walkthrough.py)
-#   ./dev.sh test [ARGS]    the test suite (ARGS go to pytest)
+#   ./dev.sh test [ARGS]    the static checks (as `lint`), then the test suite (ARGS go to pytest)
+#   ./dev.sh lint           only the static checks: ruff (lint, format), mypy, import-linter
 #   ./dev.sh setup          only the installation
 #
 # Re-runs reinstall only when pyproject.toml or requirements/ changed.
@@ -47,6 +48,21 @@ setup_system() {
   fi
 }
 
+# The static checks, in order, stopping at the first that fails. Read-only: to fix what
+# they report, run `ruff check --fix` / `ruff format` yourself.
+LINT_PATHS=(adaptvc tests benchmarks examples)
+static_checks() {
+  local bin="$VENV/bin"
+  log "ruff check"
+  "$bin/ruff" check "${LINT_PATHS[@]}"
+  log "ruff format --check"
+  "$bin/ruff" format --check "${LINT_PATHS[@]}"
+  log "mypy adaptvc"
+  "$bin/mypy" adaptvc
+  log "lint-imports (layers: docs/architecture.md)"
+  "$bin/lint-imports"
+}
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -58,13 +74,18 @@ case "$cmd" in
     setup_python
     exec "$PY" examples/walkthrough.py "$@"
     ;;
+  lint)
+    setup_python
+    static_checks
+    ;;
   test)
     setup_python
     setup_system
+    static_checks
     exec "$PY" -m pytest -n 2 "$@"
     ;;
   *)
-    echo "usage: ./dev.sh example | test [PYTEST_ARGS...] | setup" >&2
+    echo "usage: ./dev.sh example | test [PYTEST_ARGS...] | lint | setup" >&2
     exit 2
     ;;
 esac
