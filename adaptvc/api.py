@@ -238,9 +238,14 @@ def init(path: str | os.PathLike[str] = ".") -> "InitResult":
         >>> adaptvc.init(".").changes                                # doctest: +SKIP
         ('initialised DVC (.dvc/)', 'wrote .adaptvc/config.toml', ...)
     """
+    from dataclasses import replace
+
+    from adaptvc.hooks import ensure_installed
     from adaptvc.versioning.init_repo import init_repo
 
-    return init_repo(os.fspath(path))
+    result = init_repo(path)
+    # Per clone too: git hooks that keep weights in step with git (adaptvc/hooks/).
+    return replace(result, changes=result.changes + tuple(ensure_installed(result.root)))
 
 
 def save(
@@ -282,21 +287,15 @@ def save(
         ...              metrics={"eval_loss": 1.92}).ref                # doctest: +SKIP
         'task_a@v3'
     """
-    import tempfile
-
     from adaptvc.repo import AdapterRepo
-    from adaptvc.versioning.save import save_version
+    from adaptvc.versioning.save import save_model, save_version
 
     r = AdapterRepo.open(repo)
     if model_or_directory is None or isinstance(model_or_directory, (str, os.PathLike)):
         return save_version(r, adapter, message, source=model_or_directory, metrics=metrics, parent=parent,
                             base_model=base_model)
-    peft_names = getattr(model_or_directory, "peft_config", None) or {}
-    adapter_name = adapter if adapter in peft_names else None
-    r.state_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=r.state_dir, prefix="live-") as tmp:
-        save_adapter(model_or_directory, tmp, adapter_name=adapter_name)
-        return save_version(r, adapter, message, source=tmp, metrics=metrics, parent=parent, base_model=base_model)
+    return save_model(r, model_or_directory, adapter=adapter, message=message, metrics=metrics, parent=parent,
+                      base_model=base_model)
 
 
 def resolve(ref: str, *, repo: str | os.PathLike[str] = ".") -> Path:
@@ -433,3 +432,32 @@ def hooks_status(*, repo: str | os.PathLike[str] = ".") -> "list[HookStatus]":
     from adaptvc.hooks import status
 
     return status(repo)
+
+
+# --- for the CLI: what its commands need beyond the functions above ---------------------
+# (Not in __all__: the command line's plumbing, not public API.)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adaptvc.hooks.actions import HookOutcome
+
+
+def parse_metric(text: str) -> tuple[str, Any]:
+    """``"eval_loss=1.92"`` → ``("eval_loss", 1.92)`` (``--metric``); non-numbers stay strings.
+
+    See :func:`adaptvc.versioning.save.parse_metric`.
+    """
+    from adaptvc.versioning.save import parse_metric as _impl
+
+    return _impl(text)
+
+
+def hooks_run(name: str, args: list[str] | tuple[str, ...], *, repo: str | os.PathLike[str] = ".",
+              stdin: str = "") -> HookOutcome:
+    """Run one git hook (``adaptvc hooks run NAME ARGS...``, called by the hook scripts
+    with git's arguments and, for pre-push and post-rewrite, git's stdin).
+
+    See :func:`adaptvc.hooks.actions.run`.
+    """
+    from adaptvc.hooks.actions import run
+
+    return run(name, list(args), repo=repo, stdin=stdin)

@@ -84,6 +84,24 @@ class DirtyWorkspaceError(AdaptvcError, RuntimeError):
     """An operation would overwrite unsaved changes."""
 
 
+class GitError(AdaptvcError, RuntimeError):
+    """A git command failed; the message carries git's own words (``LC_ALL=C``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: str = "",
+        returncode: int | None = None,
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.command = command
+        self.returncode = returncode
+        self.stderr = stderr
+
+
 class LockTimeoutError(AdaptvcError, TimeoutError):
     """Another adaptvc process held the repository lock for too long."""
 

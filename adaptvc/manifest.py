@@ -15,7 +15,6 @@ the commit-message trailer ``Adaptvc-Version:`` (see :mod:`adaptvc.storage.git_o
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -284,21 +283,15 @@ def appended(path: Path, lines: Iterable[str]) -> bytes:
     return old + b"".join(line.encode("utf-8") + b"\n" for line in lines)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never a part:
-    a temp file in the same directory (same filesystem), fsync, ``os.replace``.
-    (``fsync=False`` for caches that can be rebuilt: the rename alone keeps them whole.)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if fsync:
-                os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def recency(version: AdapterVersion) -> tuple[str, int]:
+    """The order of versions in time: creation time, then number (the sort key)."""
+    return (version.created_at, version.version)
+
+
+def newest(versions: Iterable[AdapterVersion]) -> AdapterVersion | None:
+    """The most recently created version, or ``None`` for none."""
+    return max(versions, key=recency, default=None)
+
+
+def newest_first(versions: Iterable[AdapterVersion]) -> list[AdapterVersion]:
+    return sorted(versions, key=recency, reverse=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from adaptvc.errors import AmbiguousRefError, InvalidRefError, VersionNotFoundError
+from adaptvc.manifest import recency
 
 if TYPE_CHECKING:  # pragma: no cover
     from adaptvc.manifest import AdapterVersion
@@ -146,7 +147,7 @@ def select(ref: Ref, versions: Sequence["AdapterVersion"], aliases: dict[str, "A
             f"adapter {ref.adapter!r} has no saved version", name=ref.adapter, version=ref.selector,
             hint=f"adaptvc save --adapter {ref.adapter} -m MESSAGE",
         )
-    newest_first = sorted(versions, key=lambda v: (v.created_at, v.version), reverse=True)
+    newest_first = sorted(versions, key=recency, reverse=True)
     kind = ref.kind
     if kind == "latest":
         return newest_first[0]

@@ -15,20 +15,23 @@ Configuration: ``.adaptvc/config.toml``, committed, read with tomllib (tomli bef
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from adaptvc.errors import AdaptvcError, AdapterNotFoundError, InvalidAdapterError, NotARepositoryError
 from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, read_jsonl, read_manifest
 from adaptvc.refs import validate_name
-
-if TYPE_CHECKING:  # pragma: no cover
-    from adaptvc.storage.dvc_cache import DvcCache
-    from adaptvc.storage.state import CloneState
+from adaptvc.storage import git_ops
+from adaptvc.storage.dvc_cache import DvcCache
+from adaptvc.storage.lock import repo_lock
+from adaptvc.storage.state import CloneState
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -149,41 +152,21 @@ class AdapterRepo:
         return lock_path(self.git_dir)
 
     @cached_property
-    def dvc_cache(self) -> "DvcCache":
-        from adaptvc.storage.dvc_cache import DvcCache
-
+    def dvc_cache(self) -> DvcCache:
         return DvcCache.for_repo(self.root)
 
     @cached_property
-    def state(self) -> "CloneState":
-        from adaptvc.storage.state import CloneState
-
+    def state(self) -> CloneState:
         return CloneState(self.state_dir)
 
     # -- the lock -----------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, timeout: float | None = None) -> Iterator[None]:
-        """One adaptvc transaction at a time (see :mod:`adaptvc.storage.lock`)."""
-        from adaptvc.storage.lock import repo_lock
-
+        """The repository lock alone (see :mod:`adaptvc.storage.lock`). Operations take it
+        through :func:`adaptvc.transaction.transaction`, which also settles a transaction
+        that a killed process left behind."""
         with repo_lock(self.lock_path, timeout=self.config.lock_timeout if timeout is None else timeout):
-            if (self.state_dir / "transaction.json").exists():  # a save killed outright left it
-                from adaptvc.versioning.recovery import recover
-
-                recover(self)
             yield
-
-    def settle_interrupted(self) -> None:
-        """Finish or undo a save that was killed outright, if one was (read-only commands
-        call this: one stat when there is nothing to do; see adaptvc.versioning.recovery)."""
-        if (self.state_dir / "transaction.json").exists():
-            from adaptvc.errors import LockTimeoutError
-
-            try:
-                with self.lock(timeout=0):  # recovers, if the save's process is gone
-                    pass
-            except LockTimeoutError:
-                pass  # held: the save is alive and still working; nothing to settle
 
     # -- adapters and versions ----------------------------------------------------------
     def list_adapters(self, *, committed: bool = False) -> list[str]:
@@ -204,10 +187,8 @@ class AdapterRepo:
                 with contextlib.suppress(Exception):
                     names.append(validate_name(d.name))
         if committed:
-            from adaptvc.storage.git_ops import head_paths
-
             prefix = self.config.adapters_dir + "/"
-            for p in head_paths(self.root, self.config.adapters_dir):
+            for p in git_ops.head_paths(self.root, self.config.adapters_dir):
                 parts = p[len(prefix):].split("/") if p.startswith(prefix) else []
                 if len(parts) == 2 and parts[1] == MANIFEST_NAME and parts[0] not in names:
                     with contextlib.suppress(Exception):
@@ -221,10 +202,8 @@ class AdapterRepo:
     def committed_files(self, name: str, files: tuple[str, ...] = (MANIFEST_NAME, ALIASES_NAME)) -> dict[str, bytes | None]:
         """``file name → bytes`` of the adapter's files as committed in HEAD (``None``:
         not in HEAD); one ``git cat-file --batch``, no history walk."""
-        from adaptvc.storage.git_ops import head_files
-
         rel = self.adapter_rel(validate_name(name))
-        got = head_files(self.root, [f"{rel}/{f}" for f in files])
+        got = git_ops.head_files(self.root, [f"{rel}/{f}" for f in files])
         return {f: got[f"{rel}/{f}"] for f in files}
 
     def _committed_records(self, name: str) -> tuple[str, str] | None:
@@ -270,23 +249,35 @@ class AdapterRepo:
 
     def version_config(self, version: AdapterVersion) -> bytes:
         """The version's ``adapter_config.json`` bytes, from git, checked against the manifest."""
-        import hashlib
-
-        from adaptvc.storage.git_ops import cat_blob
-
-        data = cat_blob(self.root, version.config_blob)
+        data = git_ops.cat_blob(self.root, version.config_blob)
         if version.config_sha256 and hashlib.sha256(data).hexdigest() != version.config_sha256:
             raise AdaptvcError(f"the config of {version.ref} in git does not match its manifest record",
                                hint="git fsck; the repository may be damaged")
         return data
 
+    def versions_at(self, rev: str) -> list[AdapterVersion]:
+        """Every version recorded in the manifests of ``rev`` (a commit, tag or branch),
+        without checking it out: one ``git ls-tree`` and one ``git cat-file --batch``. A
+        damaged line is skipped here (``log`` reports it)."""
+        paths = [p for p in git_ops.tree_paths(self.root, rev, self.config.adapters_dir)
+                 if p.endswith("/" + MANIFEST_NAME)]
+        out: list[AdapterVersion] = []
+        for path, blob in zip(paths, git_ops.cat_blobs(self.root, [f"{rev}:{p}" for p in paths])):
+            if blob is None:
+                continue
+            directory = path.rsplit("/", 1)[0]
+            for line in blob.decode("utf-8", errors="replace").splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    out.append(AdapterVersion.from_record(json.loads(line), directory=directory))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return out
+
     def attach_commits(self, versions: list[AdapterVersion], pathspecs: list[str]) -> list[AdapterVersion]:
-        from dataclasses import replace
-
-        from adaptvc.storage.git_ops import trailer_value, version_commits
-
-        commits = version_commits(self.root, pathspecs)
-        return [replace(v, commit=commits.get(trailer_value(v.adapter, v.version, v.id, v.created_at))) for v in versions]
+        commits = git_ops.version_commits(self.root, pathspecs)
+        return [replace(v, commit=commits.get(git_ops.trailer_value(v.adapter, v.version, v.id, v.created_at))) for v in versions]
 
     def alias_records(self, name: str) -> list[dict[str, Any]]:
         head = self._committed_records(name)
@@ -317,8 +308,6 @@ class AdapterRepo:
                         records: list[dict[str, Any]] | None = None) -> list[AdapterVersion]:
         if not versions or (records is None and not (self.adapter_dir(name) / ALIASES_NAME).exists()) or records == []:
             return versions
-        from dataclasses import replace
-
         names: dict[tuple[int, str, str], list[str]] = {}
         for alias, v in self.aliases(name, versions, records).items():
             names.setdefault((v.version, v.id, v.created_at), []).append(alias)

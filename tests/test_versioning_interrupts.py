@@ -30,19 +30,19 @@ A = "adapters/task_a"
 # says "paused" on stdout, so the test knows the transaction is half-way when it kills.
 _SLOW_SAVE = textwrap.dedent("""
     import sys, time
-    import adaptvc.versioning.save as save
+    from adaptvc.storage import git_ops
     where = sys.argv[1]
-    real = save.git_ops.commit_paths
+    real = git_ops.update_head  # the step that moves HEAD to the new commit
 
-    def paused(*args, **kwargs):
+    def paused(*args, **kwargs):  # only the first move: a rollback moves HEAD back unpaused
+        git_ops.update_head = real
         if where == "before":
             print("paused", flush=True); time.sleep(60)
-        commit = real(*args, **kwargs)
+        real(*args, **kwargs)
         if where == "after":
             print("paused", flush=True); time.sleep(60)
-        return commit
 
-    save.git_ops.commit_paths = paused
+    git_ops.update_head = paused
     from adaptvc.cli.main import main
     sys.argv = ["adaptvc", "save", "--adapter", "task_a", "-m", "interrupted"]
     main()
@@ -113,14 +113,14 @@ def test_sigkill_after_the_commit_is_completed_by_the_next_command(avc_repo):
 
 @pytest.mark.parametrize("fail_on", ["adapter_config.json", "adapter_model.safetensors.dvc"])
 def test_an_interrupted_checkout_leaves_the_directory_as_it_was(avc_repo, monkeypatch, fail_on):
-    from adaptvc.versioning import workspace
+    from adaptvc.transaction import Transaction
 
     write_adapter(A, 0)
     adaptvc.save(adapter="task_a", message="rank 4")
     write_adapter(A, 1, config={"r": 8})
     adaptvc.save(adapter="task_a", message="rank 8")
     before = repo_snapshot(avc_repo)
-    real = workspace.FileTransaction.write_bytes
+    real = Transaction.write_bytes
 
     def interrupted(self, path, data, **kwargs):
         if path.name == fail_on:  # Ctrl-C after the weights (and maybe the config) were replaced
@@ -128,7 +128,7 @@ def test_an_interrupted_checkout_leaves_the_directory_as_it_was(avc_repo, monkey
         return real(self, path, data, **kwargs)
 
     with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
-        patched.setattr(workspace.FileTransaction, "write_bytes", interrupted)
+        patched.setattr(Transaction, "write_bytes", interrupted)
         adaptvc.checkout("task_a@v1")
     assert repo_snapshot(avc_repo) == before  # r=8 config still next to r=8 weights
     status = adaptvc.status()[0]
@@ -201,15 +201,15 @@ def test_a_copy_left_in_the_cache_by_a_killed_process_is_swept(avc_repo):
 
 _SLOW_CHECKOUT = textwrap.dedent("""
     import sys, time
-    from adaptvc.versioning import workspace
-    real = workspace.FileTransaction.write_bytes
+    from adaptvc.transaction import Transaction
+    real = Transaction.write_bytes
 
     def paused(self, path, data, **kwargs):
         if path.name == "adapter_config.json":  # the weights have been replaced already
             print("paused", flush=True); time.sleep(60)
         return real(self, path, data, **kwargs)
 
-    workspace.FileTransaction.write_bytes = paused
+    Transaction.write_bytes = paused
     import adaptvc
     adaptvc.checkout(sys.argv[1])
 """)
@@ -240,8 +240,7 @@ def test_an_alias_killed_outright_is_settled_by_the_next_command(avc_repo, where
     before = repo_snapshot(avc_repo)
     script = _SLOW_SAVE.replace(
         'sys.argv = ["adaptvc", "save", "--adapter", "task_a", "-m", "interrupted"]',
-        'sys.argv = ["adaptvc", "alias", "task_a@v1", "production"]').replace(
-        "import adaptvc.versioning.save as save", "import adaptvc.versioning.history as save")
+        'sys.argv = ["adaptvc", "alias", "task_a@v1", "production"]')
     proc = subprocess.Popen([sys.executable, "-c", script, where], cwd=avc_repo, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "paused"

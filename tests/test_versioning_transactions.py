@@ -16,7 +16,7 @@ from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import DvcCache
 from adaptvc.storage.state import CloneState
-from adaptvc.versioning import workspace
+from adaptvc import transaction
 from tests.conftest import REPO_ROOT, run_cli
 from tests.versioning_helpers import (  # noqa: F401 - fixtures
     _initialised_template,
@@ -49,7 +49,7 @@ def _fail_on_git(subcommand):
 
 
 def _fail_writing(name):
-    real = workspace.write_atomic
+    real = transaction.write_atomic
 
     def write(path, data, **kw):
         if path.name == name:
@@ -62,9 +62,9 @@ def _fail_writing(name):
 STEPS = {
     "cache add": (DvcCache, "add", _fail),
     "hash config blob": (git_ops, "hash_object", _fail),
-    "write config": (workspace, "write_atomic", _fail_writing("adapter_config.json")),
-    "write pointer": (workspace, "write_atomic", _fail_writing("adapter_model.safetensors.dvc")),
-    "write manifest": (workspace, "write_atomic", _fail_writing("versions.jsonl")),
+    "write config": (transaction, "write_atomic", _fail_writing("adapter_config.json")),
+    "write pointer": (transaction, "write_atomic", _fail_writing("adapter_model.safetensors.dvc")),
+    "write manifest": (transaction, "write_atomic", _fail_writing("versions.jsonl")),
     "build tree": (git_ops, "run_git", _fail_on_git("write-tree")),
     "commit object": (git_ops, "run_git", _fail_on_git("commit-tree")),
     "move HEAD": (git_ops, "run_git", _fail_on_git("update-ref")),

@@ -229,30 +229,26 @@ def read_pointer(path: str | os.PathLike[str]) -> Pointer | None:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    return parse_pointer(text, path=str(path))
+
+
+def parse_pointer(text: str, *, path: str = ".dvc pointer") -> Pointer:
+    """The output a ``.dvc`` file's text describes (``path`` names it in errors).
+
+    Raises:
+        InvalidAdapterError: git's conflict markers in it, or no md5.
+    """
     if "\n<<<<<<< " in f"\n{text}" or "\n>>>>>>> " in text:
         # git's conflict markers: a merge in a clone without adaptvc's merge driver
+        name, parent = Path(path).name, Path(path).parent
         raise InvalidAdapterError(
-            f"{path}: unresolved merge conflict (this clone has no adaptvc merge driver)", path=str(path),
+            f"{path}: unresolved merge conflict (this clone has no adaptvc merge driver)", path=path,
             hint=f"adaptvc init (once per clone, for the next merges); now keep one side's pair: git checkout "
-                 f"--ours -- {Path(path).name} adapter_config.json (in {Path(path).parent}), git add both, commit",
+                 f"--ours -- {name} adapter_config.json (in {parent}), git add both, commit",
         )
     m = _PTR_MD5.search(text)
     if not m:
-        raise InvalidAdapterError(f"{path}: no md5 in this DVC pointer", path=str(path))
+        raise InvalidAdapterError(f"{path}: no md5 in this DVC pointer", path=path)
     size = _PTR_SIZE.search(text)
     p = _PTR_PATH.search(text)
     return Pointer(m.group(1), int(size.group(1)) if size else None, p.group(1).strip() if p else "")
-
-
-def copy_file_atomic(src: Path, dest: Path) -> None:
-    """Copy ``src`` over ``dest`` atomically (temp file + fsync + ``os.replace``)."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        with open(src, "rb") as fi, open(tmp, "wb") as fo:
-            shutil.copyfileobj(fi, fo, CHUNK)
-            fo.flush()
-            os.fsync(fo.fileno())
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

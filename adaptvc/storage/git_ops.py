@@ -1,159 +1,292 @@
-"""git operations adaptvc needs, run as ``git`` subprocesses.
+"""The one git layer: every git command adaptvc runs goes through :func:`run`.
 
-The hot paths (``save``, ``checkout``, ``log``) call git directly rather than through
-GitPython: importing GitPython alone costs ~130 ms, a quarter of ``save``'s budget, and
-every operation here is one plumbing command anyway. Tests drive the same repositories
-with GitPython.
+git runs as a subprocess under ``LC_ALL=C``, so the messages adaptvc reads back (a
+refused fast-forward, a clobbered tag) are git's English ones whatever the user's
+locale. The package does not use GitPython: importing it costs ~80 ms, which on the
+``save``/``checkout`` path alone would move those benchmarks past their targets (see
+docs/benchmarks.md); every operation here is one plumbing command anyway. The tests
+drive the same repositories with GitPython.
 
-The key operation is :func:`commit_paths`: a commit of exactly some paths, made in a
-temporary index (``GIT_INDEX_FILE``) built from HEAD, so whatever else the user has
-staged or modified stays staged/modified and uncommitted. It goes
-``read-tree HEAD`` → ``update-index --add --remove -- PATHS`` → ``write-tree`` →
-``commit-tree`` → ``update-ref HEAD NEW OLD`` (compare-and-swap: if HEAD moved
-meanwhile, nothing is overwritten). Then :func:`refresh_index` updates only those paths
-in the real index.
+The commit adaptvc makes is built in two steps, as git's own ref transactions are
+(``refs.h``: prepare, then commit): :func:`make_commit` writes the commit *object* for
+exactly some paths from a temporary index (``GIT_INDEX_FILE``) built from HEAD, so
+whatever else the user staged or modified stays staged/modified and uncommitted; then
+:func:`update_head` moves HEAD to it by compare-and-swap. Between the two, the caller
+records the commit id in its journal (:mod:`adaptvc.transaction`), which is how a later
+process tells whether a killed transaction had landed.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
-from adaptvc.errors import AdaptvcError
+from adaptvc.errors import GitError
 
 TRAILER = "Adaptvc-Version"
 ZERO = "0" * 40
 
-
-class GitError(AdaptvcError, RuntimeError):
-    """A git command failed; the message carries git's own words."""
+__all__ = ["GitError", "TRAILER", "ZERO"]  # and the functions below
 
 
-def run_git(root: Path, *args: str, env: dict[str, str] | None = None, input: bytes | None = None,
-            check: bool = True) -> str:
-    """Run ``git ARGS`` in ``root``; returns stdout (text, trailing newline stripped)."""
-    full_env = None
-    if env:
-        full_env = dict(os.environ)
-        full_env.update(env)
+# --- running git ---------------------------------------------------------------------------
+
+
+def run(
+    root: Path | str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git ARGS`` in ``root`` under ``LC_ALL=C``; the finished process.
+
+    Raises:
+        GitError: ``check`` and git exited non-zero (git's own words, and a hint for the
+            failures a user can fix: no identity, a held ``index.lock``, HEAD moved).
+    """
+    full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
     proc = subprocess.run(["git", *args], cwd=root, env=full_env, input=input, capture_output=True)
     if check and proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip()
-        hint = None
-        if "Please tell me who you are" in err or "empty ident" in err:
-            hint = 'git config user.name "Your Name" && git config user.email you@example.com'
-        elif "index.lock" in err:
-            hint = "another git process is using the repository; when it has finished, run the command again"
-        elif args[0] == "update-ref" and "expected" in err:
-            hint = "HEAD moved while adaptvc was working (a concurrent git commit?); nothing was saved, run it again"
-        raise GitError(f"git {args[0]} failed: {err or proc.returncode}", hint=hint)
+        raise _error(args, proc)
+    return proc
+
+
+def run_git(
+    root: Path | str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+) -> str:
+    """Run ``git ARGS`` in ``root``; returns stdout as text, trailing newline stripped."""
+    proc = run(root, *args, env=env, input=input, check=check)
     return proc.stdout.decode("utf-8", errors="replace").rstrip("\n")
 
 
-def head_commit(root: Path) -> str | None:
+def succeeds(root: Path | str, *args: str) -> bool:
+    """Whether ``git ARGS`` exits 0 (``diff --quiet``, ``merge-base --is-ancestor``...)."""
+    return run(root, *args, check=False).returncode == 0
+
+
+def _error(args: Sequence[str], proc: subprocess.CompletedProcess[bytes]) -> GitError:
+    err = (proc.stderr or proc.stdout).decode(errors="replace").strip()
+    hint = None
+    if "Please tell me who you are" in err or "empty ident" in err:
+        hint = 'git config user.name "Your Name" && git config user.email you@example.com'
+    elif "index.lock" in err:
+        hint = "another git process is using the repository; when it has finished, run the command again"
+    elif args[0] == "update-ref" and "expected" in err:
+        hint = "HEAD moved while adaptvc was working (a concurrent git commit?); nothing was saved, run it again"
+    return GitError(
+        f"git {args[0]} failed: {err or proc.returncode}",
+        command=args[0],
+        returncode=proc.returncode,
+        stderr=err,
+        hint=hint,
+    )
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def rev_parse(root: Path | str, spec: str) -> str | None:
+    """The object id ``spec`` names (``HEAD``, ``REV:path``, ``refs/tags/x``), or ``None``."""
+    return run_git(root, "rev-parse", "-q", "--verify", spec, check=False) or None
+
+
+def head_commit(root: Path | str) -> str | None:
     """HEAD's commit, or ``None`` on an unborn branch."""
-    out = run_git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
-    return out or None
+    return rev_parse(root, "HEAD^{commit}")
 
 
-def author_ident(root: Path) -> str:
+def current_branch(root: Path | str) -> str | None:
+    """The branch HEAD is on (short name), or ``None`` when HEAD is detached."""
+    return run_git(root, "symbolic-ref", "-q", "--short", "HEAD", check=False) or None
+
+
+def is_ancestor(root: Path | str, commit: str, of: str) -> bool:
+    """Whether ``commit`` is ``of`` or one of its ancestors."""
+    return succeeds(root, "merge-base", "--is-ancestor", commit, of)
+
+
+def has_object(root: Path | str, oid: str) -> bool:
+    return succeeds(root, "cat-file", "-e", oid)
+
+
+def config_get(root: Path | str, key: str) -> str | None:
+    return run_git(root, "config", "--get", key, check=False) or None
+
+
+def config_set(root: Path | str, key: str, value: str) -> None:
+    run_git(root, "config", key, value)
+
+
+def author_ident(root: Path | str) -> str:
     """``"Name <email>"`` as git would record the author (environment and config)."""
     ident = run_git(root, "var", "GIT_AUTHOR_IDENT")
     return ident.rsplit(" ", 2)[0]  # drop "<timestamp> <tz>"
 
 
-def hash_object(root: Path, data: bytes, *, write: bool = True) -> str:
+def hash_object(root: Path | str, data: bytes, *, write: bool = True) -> str:
     """The blob id of ``data`` (written to the object store when ``write``)."""
     args = ["hash-object", "--stdin"] + (["-w"] if write else [])
     return run_git(root, *args, input=data)
 
 
-def cat_blob(root: Path, blob: str) -> bytes:
-    proc = subprocess.run(["git", "cat-file", "blob", blob], cwd=root, capture_output=True)
+def cat_blob(root: Path | str, blob: str) -> bytes:
+    proc = run(root, "cat-file", "blob", blob, check=False)
     if proc.returncode != 0:
-        raise GitError(f"git has no blob {blob}: {proc.stderr.decode(errors='replace').strip()}",
-                       hint="git fetch (the commit holding it may not be in this clone)")
+        raise GitError(
+            f"git has no blob {blob}: {proc.stderr.decode(errors='replace').strip()}",
+            command="cat-file",
+            returncode=proc.returncode,
+            hint="git fetch (the commit holding it may not be in this clone)",
+        )
     return proc.stdout
 
 
-def commit_paths(root: Path, paths: Sequence[str], message: str, *, tmp_dir: Path,
-                 expected_head: str | None = None, remove: Sequence[str] = (),
-                 skip_if_unchanged: bool = False) -> str | None:
-    """Commit the workspace content of exactly ``paths`` on top of HEAD; returns the commit.
+def cat_blobs(root: Path | str, specs: Sequence[str]) -> list[bytes | None]:
+    """The contents of many ``REV:path`` (or object id) specs with ONE ``git cat-file
+    --batch``; ``None`` where the object is missing or not a blob."""
+    if not specs:
+        return []
+    proc = run(root, "cat-file", "--batch", input="".join(f"{s}\n" for s in specs).encode("utf-8"), check=False)
+    out: list[bytes | None] = [None] * len(specs)
+    if proc.returncode != 0:
+        return out
+    data, pos = proc.stdout, 0
+    for i, spec in enumerate(specs):
+        end = data.find(b"\n", pos)
+        if end < 0:
+            break
+        header = data[pos:end].split(b" ")
+        pos = end + 1
+        # "<oid> <type> <size>" then the content, or "<spec> missing" alone (the spec may
+        # hold spaces: tell the two apart by the shape of the whole line).
+        if len(header) == 3 and header[2].isdigit() and _is_oid(header[0]):
+            size = int(header[2])
+            if header[1] == b"blob":
+                out[i] = data[pos : pos + size]
+            pos += size + 1  # the content is followed by a newline
+    return out
+
+
+def _is_oid(token: bytes) -> bool:
+    return len(token) in (40, 64) and all(c in b"0123456789abcdef" for c in token)
+
+
+def head_files(root: Path | str, paths: Sequence[str]) -> dict[str, bytes | None]:
+    """The bytes of each repo-relative path as committed in HEAD (``None`` where HEAD has
+    no such file, or there is no HEAD): one ``git cat-file --batch``, no history walk."""
+    return dict(zip(paths, cat_blobs(root, [f"HEAD:{p}" for p in paths])))
+
+
+def tree_paths(root: Path | str, rev: str, directory: str) -> list[str]:
+    """Every file path under ``directory`` in ``rev``'s tree (one ``git ls-tree``); ``[]``
+    when ``rev`` does not exist (an unborn branch)."""
+    out = run_git(root, "ls-tree", "-r", "-z", "--name-only", rev, "--", directory, check=False)
+    return [p for p in out.split("\0") if p]
+
+
+def head_paths(root: Path | str, directory: str) -> list[str]:
+    return tree_paths(root, "HEAD", directory)
+
+
+def changed(root: Path | str, paths: Sequence[str], *, staged: bool = False) -> bool:
+    """Whether ``paths`` differ between the work tree and the index (``staged``: between
+    the index and HEAD)."""
+    return not succeeds(root, "diff", *(["--cached"] if staged else []), "--quiet", "--", *paths)
+
+
+def commit_message(root: Path | str, rev: str) -> str:
+    return run_git(root, "log", "-1", "--format=%B", rev, check=False)
+
+
+# --- writing: commits, HEAD, the index ------------------------------------------------------
+
+
+def make_commit(
+    root: Path | str,
+    paths: Sequence[str],
+    message: str,
+    *,
+    parent: str | None,
+    tmp_dir: Path,
+    remove: Sequence[str] = (),
+    skip_if_unchanged: bool = False,
+) -> str | None:
+    """Write a commit object holding ``parent``'s tree with the work-tree content of
+    exactly ``paths``; HEAD and the real index are not touched.
 
     Args:
-        root: the work tree.
-        paths: repo-relative posix paths (deleted files are removed from the commit).
-        message: the full commit message.
+        paths: repo-relative posix paths (a deleted file is removed from the tree).
+        parent: the commit to build on (HEAD as the caller saw it), ``None`` on an unborn branch.
         tmp_dir: where the temporary index lives (inside .git, so on the same disk).
-        expected_head: HEAD as the caller saw it; the ref update fails if it moved.
-        remove: paths to drop from the commit whatever the workspace holds (e.g. weights
-            that must be tracked by DVC, not git).
-        skip_if_unchanged: return ``None`` (no commit) when the tree equals HEAD's.
-
-    Raises:
-        GitError: any step failed; HEAD is then unchanged.
+        remove: paths to drop from the tree whatever the work tree holds (e.g. weights
+            that DVC tracks, not git).
+        skip_if_unchanged: return ``None`` (no commit) when the tree equals ``parent``'s.
     """
-    head = expected_head if expected_head is not None else head_commit(root)
     tmp_dir.mkdir(parents=True, exist_ok=True)
     index = tmp_dir / f"index.{os.getpid()}.tmp"
     env = {"GIT_INDEX_FILE": str(index)}
     try:
-        if head:
-            run_git(root, "read-tree", head, env=env)
-        else:
-            run_git(root, "read-tree", "--empty", env=env)
+        run_git(root, "read-tree", *([parent] if parent else ["--empty"]), env=env)
         run_git(root, "update-index", "--add", "--remove", "--", *paths, env=env)
         if remove:
             run_git(root, "update-index", "--force-remove", "--", *remove, env=env)
         tree = run_git(root, "write-tree", env=env)
     finally:
-        if index.exists():
-            index.unlink()
-    if skip_if_unchanged and head and tree == run_git(root, "rev-parse", f"{head}^{{tree}}"):
+        index.unlink(missing_ok=True)
+    if skip_if_unchanged and parent and tree == run_git(root, "rev-parse", f"{parent}^{{tree}}"):
         return None
-    parents = ["-p", head] if head else []
-    commit = run_git(root, "commit-tree", tree, *parents, "-F", "-", input=message.encode("utf-8"))
-    subject = message.splitlines()[0] if message else ""
-    run_git(root, "update-ref", "-m", f"adaptvc: {subject}", "HEAD", commit, head or ZERO)
-    return commit
+    parents = ["-p", parent] if parent else []
+    return run_git(root, "commit-tree", tree, *parents, "-F", "-", input=message.encode("utf-8"))
 
 
-def move_head_back(root: Path, to: str | None, from_: str) -> None:
-    """Undo :func:`commit_paths`'s ref update (only if HEAD is still ``from_``)."""
-    if to:
-        run_git(root, "update-ref", "-m", "adaptvc: roll back", "HEAD", to, from_)
+def update_head(root: Path | str, new: str | None, old: str | None, *, reason: str) -> None:
+    """Move HEAD from ``old`` to ``new`` (``None``: delete it, back to an unborn branch),
+    only if HEAD is still ``old`` (compare-and-swap).
+
+    Raises:
+        GitError: HEAD is no longer ``old``; nothing was changed.
+    """
+    if new is None:
+        run_git(root, "update-ref", "-d", "HEAD", old or ZERO)
     else:
-        run_git(root, "update-ref", "-d", "HEAD", from_)
+        run_git(root, "update-ref", "-m", f"adaptvc: {reason}", "HEAD", new, old or ZERO)
 
 
-def refresh_index(root: Path, paths: Sequence[str], *, remove: Sequence[str] = ()) -> None:
-    """Make the real index's entries for ``paths`` match the workspace (which now matches
+def refresh_index(root: Path | str, paths: Sequence[str], *, remove: Sequence[str] = ()) -> None:
+    """Make the real index's entries for ``paths`` match the work tree (which now matches
     the commit just made); other entries are not touched."""
     run_git(root, "update-index", "--add", "--remove", "--", *paths)
     if remove:
         run_git(root, "update-index", "--force-remove", "--", *remove)
 
 
-def index_entries(root: Path, paths: Sequence[str]) -> str:
+def index_entries(root: Path | str, paths: Sequence[str]) -> str:
     """The real index's entries for ``paths`` (``ls-files -s`` format), to restore them."""
     return run_git(root, "ls-files", "-s", "--", *paths)
 
 
-def restore_index_entries(root: Path, paths: Sequence[str], entries: str) -> None:
+def restore_index_entries(root: Path | str, paths: Sequence[str], entries: str) -> None:
     """Put back entries captured by :func:`index_entries` (removing the others of ``paths``)."""
     run_git(root, "update-index", "--force-remove", "--", *paths)
     if entries.strip():  # `ls-files -s` lines are exactly what --index-info reads
         run_git(root, "update-index", "--index-info", input=(entries.strip("\n") + "\n").encode("utf-8"))
 
 
-def tag_exists(root: Path, name: str) -> bool:
-    return bool(run_git(root, "rev-parse", "-q", "--verify", f"refs/tags/{name}", check=False))
+# --- tags ----------------------------------------------------------------------------------
 
 
-def create_tag(root: Path, name: str, commit: str, message: str) -> bool:
+def tag_exists(root: Path | str, name: str) -> bool:
+    return rev_parse(root, f"refs/tags/{name}") is not None
+
+
+def create_tag(root: Path | str, name: str, commit: str, message: str) -> bool:
     """An annotated tag; ``False`` (and nothing done) when the name is taken."""
     if tag_exists(root, name):
         return False
@@ -161,17 +294,20 @@ def create_tag(root: Path, name: str, commit: str, message: str) -> bool:
     return True
 
 
-def delete_tag(root: Path, name: str) -> None:
+def delete_tag(root: Path | str, name: str) -> None:
     run_git(root, "tag", "-d", name, check=False)
 
 
-def tag_names(root: Path, pattern: str) -> list[str]:
+def tag_names(root: Path | str, pattern: str) -> list[str]:
     """Tag names matching a ``for-each-ref`` pattern (e.g. ``task_a@v*``)."""
     out = run_git(root, "for-each-ref", "--format=%(refname:strip=2)", f"refs/tags/{pattern}")
     return [line for line in out.splitlines() if line]
 
 
-def version_commits(root: Path, pathspecs: Iterable[str]) -> dict[str, str]:
+# --- versions' commits -----------------------------------------------------------------------
+
+
+def version_commits(root: Path | str, pathspecs: Iterable[str]) -> dict[str, str]:
     """Map each ``Adaptvc-Version`` trailer value to the commit carrying it.
 
     ONE ``git log`` over the manifest paths, whatever the number of versions.
@@ -195,38 +331,3 @@ def version_commits(root: Path, pathspecs: Iterable[str]) -> dict[str, str]:
 def trailer_value(adapter: str, version: int, md5: str, created_at: str) -> str:
     """What identifies a version in its commit message (unique even for a duplicate vN)."""
     return f"{adapter}@v{version} {md5} {created_at}"
-
-
-
-def head_files(root: Path, paths: Sequence[str]) -> dict[str, bytes | None]:
-    """The bytes of each repo-relative path as committed in HEAD (``None`` where HEAD has
-    no such file, or no HEAD at all): ONE ``git cat-file --batch``, no history walk."""
-    if not paths:
-        return {}
-    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=root, capture_output=True,
-                          input="".join(f"HEAD:{p}\n" for p in paths).encode("utf-8"))
-    out: dict[str, bytes | None] = {p: None for p in paths}
-    if proc.returncode != 0:
-        return out
-    data, pos = proc.stdout, 0
-    for p in paths:
-        end = data.find(b"\n", pos)
-        if end < 0:
-            break
-        header = data[pos:end].split(b" ")
-        pos = end + 1
-        # "<oid> <type> <size>" then the content, or "<what was asked> missing" alone
-        # (the path may hold spaces: tell them apart by the shape of the first line).
-        if len(header) == 3 and header[2].isdigit() and not header[0].startswith(b"HEAD:"):
-            size = int(header[2])
-            if header[1] == b"blob":
-                out[p] = data[pos:pos + size]
-            pos += size + 1  # the content is followed by a newline
-    return out
-
-
-def head_paths(root: Path, directory: str) -> list[str]:
-    """Every file path under ``directory`` in HEAD's tree (ONE ``git ls-tree``); ``[]`` on
-    an unborn branch."""
-    out = run_git(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", directory, check=False)
-    return [p for p in out.split("\0") if p]

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adaptvc.manifest import write_atomic
+
 from adaptvc.storage.dvc_cache import file_md5
+from adaptvc.storage.files import write_atomic
 
 RACY_NS = 2_000_000_000
 

@@ -15,23 +15,21 @@ from pathlib import Path
 
 from adaptvc.errors import AdaptvcError, DirtyWorkspaceError
 from adaptvc.formats import CONFIG_NAME, WEIGHTS_NAME
-from adaptvc.manifest import AdapterVersion, write_atomic
-from adaptvc.refs import parse_ref, select
+from adaptvc.manifest import AdapterVersion
+from adaptvc.refs import parse_ref, resolve_version, select
 from adaptvc.repo import AdapterRepo
-from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import dumps_pointer
 from adaptvc.storage.fetch import ensure_versions
-from adaptvc.storage.lock import signals_deferred
-from adaptvc.versioning.recovery import JOURNAL_NAME
+from adaptvc.storage.files import write_atomic
+from adaptvc.transaction import Transaction, settle_interrupted, transaction
 from adaptvc.versioning.workspace import (
     CONFLICT,
     MODIFIED,
-    FileTransaction,
     POINTER_NAME,
+    AdapterStatus,
     adapter_status,
     committed_missing_files,
     ensure_gitignore,
-    sha256,
     state_record,
 )
 
@@ -47,71 +45,64 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
         ObjectMissingError: the weights are not in the local cache (hint ``adaptvc pull``).
     """
     parsed = parse_ref(ref)
-    with repo.lock():
+    # Work-tree copies, atomic (rename) but not fsync'ed, like `dvc checkout`: git and the
+    # DVC cache hold the durable copies, so the journal need not be durable either.
+    with transaction(repo, "checkout", str(parsed), commits=False, durable=False) as txn:
         versions = repo.versions(parsed.adapter, must_exist=True)
         target = select(parsed, versions, repo.aliases(parsed.adapter, versions))
+        txn.label = target.ref
         ensure_versions(repo, [target])
-        d = repo.adapter_dir(target.adapter)
         status = adapter_status(repo, target.adapter, versions)
-        if status.state == CONFLICT and not force:
-            raise DirtyWorkspaceError(
-                f"{repo.adapter_rel(target.adapter)}/{POINTER_NAME} has an unresolved merge conflict",
-                hint=f"adaptvc checkout {ref} --force puts that version's pair in place (then git add "
-                f"{repo.adapter_rel(target.adapter)} and commit the merge); adaptvc init installs the merge driver",
-            )
-        if status.state == MODIFIED and not force:
-            at = status.version.ref if status.version else "its last saved version"
-            raise DirtyWorkspaceError(
-                f"{repo.adapter_rel(target.adapter)}/ has unsaved changes ({', '.join(status.changes)}) since {at}",
-                hint=f'save them first (adaptvc save --adapter {target.adapter} -m "...") or discard them: '
-                f"adaptvc checkout {ref} --force",
-            )
-        config = repo.version_config(target)
-        restore = committed_missing_files(repo, target.adapter)
-        d.mkdir(parents=True, exist_ok=True)
-        weights = d / WEIGHTS_NAME
-        current = status.weights_md5 or (repo.state.md5(weights)[0] if weights.is_file() else None)
-        pointer = dumps_pointer(target.id, target.size, WEIGHTS_NAME).encode()
-        # Weights first (the long copy), then config and pointer; all undone together if
-        # anything fails or the user interrupts, so the directory never holds one
-        # version's weights next to another's config (r=8 config, r=4 tensors).
-        backup_root = Path(tempfile.mkdtemp(dir=repo.state_dir, prefix="checkout-"))
-        was_at = repo.state.at(target.adapter)
-        # The journal lets the next command put things back should this process be killed
-        # outright between two of the writes (adaptvc.versioning.recovery).
-        txn = FileTransaction(backup_root / "backup", journal=repo.state_dir / JOURNAL_NAME, journal_data={
-            "operation": "checkout", "pid": os.getpid(), "adapter": target.adapter, "tag": target.ref,
-            "was_at": was_at, "backup_root": str(backup_root)}, durable_journal=False)
-        wrote = False
-        try:
-            if current != target.id:
-                txn.put(weights, lambda p: repo.dvc_cache.materialise(target.id, p))
-                wrote = True
-            # Workspace copies: atomic (rename) but not fsync'ed, like the weights and like
-            # `dvc checkout`; git and the DVC cache hold the durable copies.
-            if not (d / CONFIG_NAME).is_file() or (d / CONFIG_NAME).read_bytes() != config:
-                txn.write_bytes(d / CONFIG_NAME, config, fsync=False)
-            if not (d / POINTER_NAME).is_file() or (d / POINTER_NAME).read_bytes() != pointer:
-                txn.write_bytes(d / POINTER_NAME, pointer, fsync=False)
-            # The directory was deleted (rm -rf) while its versions are committed: the
-            # manifest, aliases and .gitignore come back as HEAD has them.
-            for fname, data in restore.items():
-                txn.write_bytes(d / fname, data, fsync=False)
-            ignore = ensure_gitignore(d / ".gitignore")
-            if ignore is not None:
-                txn.write_bytes(d / ".gitignore", ignore, fsync=False)
-            repo.state.set_at(target.adapter, state_record(target))
-        except BaseException:
-            with signals_deferred():
-                txn.rollback()
-                repo.state.set_at(target.adapter, was_at)
-                txn.drop_journal()
-            raise
-        finally:
-            shutil.rmtree(backup_root, ignore_errors=True)
-        txn.drop_journal()
-        repo.state.remember(weights, target.id, written_by_us=wrote)
+        _refuse_unsaved_changes(repo, ref, target, status, force=force)
+        wrote = _write_version(txn, target, status)
+    repo.state.remember(repo.adapter_dir(target.adapter) / WEIGHTS_NAME, target.id, written_by_us=wrote)
     return target
+
+
+def _refuse_unsaved_changes(repo: AdapterRepo, ref: str, target: AdapterVersion, status: AdapterStatus, *,
+                            force: bool) -> None:
+    rel = repo.adapter_rel(target.adapter)
+    if status.state == CONFLICT and not force:
+        raise DirtyWorkspaceError(
+            f"{rel}/{POINTER_NAME} has an unresolved merge conflict",
+            hint=f"adaptvc checkout {ref} --force puts that version's pair in place (then git add "
+            f"{rel} and commit the merge); adaptvc init installs the merge driver",
+        )
+    if status.state == MODIFIED and not force:
+        at = status.version.ref if status.version else "its last saved version"
+        raise DirtyWorkspaceError(
+            f"{rel}/ has unsaved changes ({', '.join(status.changes)}) since {at}",
+            hint=f'save them first (adaptvc save --adapter {target.adapter} -m "...") or discard them: '
+            f"adaptvc checkout {ref} --force",
+        )
+
+
+def _write_version(txn: Transaction, target: AdapterVersion, status: AdapterStatus) -> bool:
+    """Write ``target``'s weights, config and pointer into its directory; whether the
+    weights were rewritten. Weights first (the long copy), then config and pointer: all
+    undone together on failure, so the directory never holds one version's weights next
+    to another's config (r=8 config, r=4 tensors)."""
+    repo = txn.repo
+    d = repo.adapter_dir(target.adapter)
+    config = repo.version_config(target)
+    restore = committed_missing_files(repo, target.adapter)
+    d.mkdir(parents=True, exist_ok=True)
+    weights = d / WEIGHTS_NAME
+    current = status.weights_md5 or (repo.state.md5(weights)[0] if weights.is_file() else None)
+    wrote = current != target.id
+    if wrote:
+        txn.put(weights, lambda p: repo.dvc_cache.materialise(target.id, p))
+    txn.write_if_changed(d / CONFIG_NAME, config, fsync=False)
+    txn.write_if_changed(d / POINTER_NAME, dumps_pointer(target.id, target.size, WEIGHTS_NAME).encode(), fsync=False)
+    # The directory was deleted (rm -rf) while its versions are committed: the manifest,
+    # aliases and .gitignore come back as HEAD has them.
+    for fname, data in restore.items():
+        txn.write_bytes(d / fname, data, fsync=False)
+    ignore = ensure_gitignore(d / ".gitignore")
+    if ignore is not None:
+        txn.write_bytes(d / ".gitignore", ignore, fsync=False)
+    txn.set_state(target.adapter, state_record(target))
+    return wrote
 
 
 def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str], *, force: bool = False) -> Path:
@@ -120,9 +111,7 @@ def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str
     Raises:
         AdaptvcError: ``directory`` already holds adapter files and not ``force``.
     """
-    from adaptvc.refs import resolve_version
-
-    repo.settle_interrupted()
+    settle_interrupted(repo)
     version = resolve_version(repo, ref, with_commit=False)
     ensure_versions(repo, [version])
     out = Path(directory)
@@ -141,9 +130,7 @@ def resolve_directory(repo: AdapterRepo, ref: str) -> Path:
     once (in a temp directory renamed into place, so a reader never sees half of it);
     the weights are hard links to the read-only DVC cache object when possible.
     """
-    from adaptvc.refs import resolve_version
-
-    repo.settle_interrupted()
+    settle_interrupted(repo)
     version = resolve_version(repo, ref, with_commit=False)
     final = repo.state_dir / "resolved" / version.adapter / f"{version.id}-{version.config_sha256[:12]}"
     if (final / CONFIG_NAME).is_file() and (final / WEIGHTS_NAME).is_file():

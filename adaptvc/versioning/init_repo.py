@@ -9,13 +9,18 @@ clone (it commits nothing there when the repository is already set up).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, write_atomic
+from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME
 from adaptvc.repo import CONFIG_FILE, AdapterRepo, find_git_root
 from adaptvc.storage import git_ops
+from adaptvc.transaction import transaction
 from adaptvc.versioning.workspace import POINTER_NAME
 
 CONFIG_TEMPLATE = """\
@@ -73,8 +78,9 @@ class InitResult:
         return {"root": str(self.root), "changes": list(self.changes), "commit": self.commit}
 
 
-def init_repo(path: str = ".") -> InitResult:
+def init_repo(path: str | os.PathLike[str] = ".") -> InitResult:
     """Set up adaptvc in the git repository containing ``path`` (see module docstring).
+    The git hooks are installed apart (:func:`adaptvc.hooks.install.ensure_installed`).
 
     Raises:
         NotARepositoryError: not inside a git repository (hint ``git init``).
@@ -82,54 +88,51 @@ def init_repo(path: str = ".") -> InitResult:
     root, git_dir = find_git_root(path)
     repo = AdapterRepo(root, git_dir)
     changes: list[str] = []
-    repo.state_dir.mkdir(parents=True, exist_ok=True)
-    with repo.lock():
+    with transaction(repo, "init", str(root)) as txn:
         if not (root / ".dvc").is_dir():
-            import contextlib
-            import logging
-            import sys
-
-            from dvc.repo import Repo as DvcRepo  # only here: opening dvc costs ~1 s
-
-            # DVC prints "Initialized DVC repository..." on stdout; our result says it.
-            dvc_logger = logging.getLogger("dvc")
-            level = dvc_logger.level
-            dvc_logger.setLevel(logging.WARNING)
-            try:
-                with contextlib.redirect_stdout(sys.stderr):
-                    DvcRepo.init(str(root))
-            finally:
-                dvc_logger.setLevel(level)
+            _init_dvc(root)
             changes.append("initialised DVC (.dvc/)")
-        cfg = root / CONFIG_FILE
-        if not cfg.is_file():
-            write_atomic(cfg, CONFIG_TEMPLATE.encode())
+        if not (root / CONFIG_FILE).is_file():
+            txn.write_bytes(root / CONFIG_FILE, CONFIG_TEMPLATE.encode())
             changes.append(f"wrote {CONFIG_FILE}")
-        attrs = root / ".gitattributes"
-        old = attrs.read_text(encoding="utf-8") if attrs.is_file() else ""
-        wanted = gitattributes_lines(repo.config.adapters_dir)
-        broken = _unquoted_lines(repo.config.adapters_dir)
-        if broken & set(old.splitlines()):  # drop the unquoted rules an older adaptvc wrote
-            old = "".join(line for line in old.splitlines(keepends=True) if line.rstrip("\r\n") not in broken)
-        missing = [line for line in wanted if line not in old.splitlines()]
-        if [m for m in missing if not m.startswith("#")]:
-            text = old + ("" if not old or old.endswith("\n") else "\n") + "\n".join(missing) + "\n"
-            write_atomic(attrs, text.encode())
+        attributes = _gitattributes(root, repo.config.adapters_dir)
+        if attributes is not None:
+            txn.write_bytes(root / ".gitattributes", attributes)
             changes.append("declared merge rules in .gitattributes")
-        if git_ops.run_git(root, "config", "--get", "merge.adaptvc.driver", check=False) != DRIVER_COMMAND:
-            git_ops.run_git(root, "config", "merge.adaptvc.name", DRIVER_NAME)
-            git_ops.run_git(root, "config", "merge.adaptvc.driver", DRIVER_COMMAND)
+        if git_ops.config_get(root, "merge.adaptvc.driver") != DRIVER_COMMAND:
+            git_ops.config_set(root, "merge.adaptvc.name", DRIVER_NAME)
+            git_ops.config_set(root, "merge.adaptvc.driver", DRIVER_COMMAND)
             changes.append("configured the adaptvc merge driver in .git/config")
-        # Per clone too: git hooks that keep weights in step with git (adaptvc/hooks/).
-        from adaptvc.hooks import ensure_installed
-
-        changes.extend(ensure_installed(root))
         paths = [p for p in (CONFIG_FILE, ".gitattributes", *DVC_FILES) if (root / p).exists()]
-        commit = git_ops.commit_paths(
-            root, paths, "adaptvc init: DVC, adaptvc config and merge rules\n", tmp_dir=repo.state_dir,
-            skip_if_unchanged=True,
-        )
+        commit = txn.commit(paths, "adaptvc init: DVC, adaptvc config and merge rules\n", skip_if_unchanged=True)
         if commit:
-            git_ops.refresh_index(root, paths)
             changes.append(f"committed {', '.join(paths)}")
     return InitResult(root, tuple(changes), commit)
+
+
+def _init_dvc(root: Path) -> None:
+    from dvc.repo import Repo as DvcRepo  # only here: opening dvc costs ~1 s
+
+    # DVC prints "Initialized DVC repository..." on stdout; our result says it.
+    dvc_logger = logging.getLogger("dvc")
+    level = dvc_logger.level
+    dvc_logger.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            DvcRepo.init(str(root))
+    finally:
+        dvc_logger.setLevel(level)
+
+
+def _gitattributes(root: Path, adapters_dir: str) -> bytes | None:
+    """``.gitattributes`` with adaptvc's merge rules, or ``None`` when it has them."""
+    attrs = root / ".gitattributes"
+    old = attrs.read_text(encoding="utf-8") if attrs.is_file() else ""
+    wanted = gitattributes_lines(adapters_dir)
+    broken = _unquoted_lines(adapters_dir)
+    if broken & set(old.splitlines()):  # drop the unquoted rules an older adaptvc wrote
+        old = "".join(line for line in old.splitlines(keepends=True) if line.rstrip("\r\n") not in broken)
+    missing = [line for line in wanted if line not in old.splitlines()]
+    if not [m for m in missing if not m.startswith("#")]:
+        return None
+    return (old + ("" if not old or old.endswith("\n") else "\n") + "\n".join(missing) + "\n").encode()

@@ -18,19 +18,18 @@ stays addressable through the union-merged manifest, as before.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from adaptvc.errors import AdaptvcError
 from adaptvc.formats import CONFIG_NAME
-from adaptvc.manifest import AdapterVersion, write_atomic
+from adaptvc.manifest import AdapterVersion, newest
 from adaptvc.refs import unique_ref
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
-from adaptvc.storage.dvc_cache import _PTR_MD5
-from adaptvc.versioning.workspace import POINTER_NAME, FileTransaction, state_record
+from adaptvc.storage.dvc_cache import parse_pointer
+from adaptvc.transaction import Transaction, transaction
+from adaptvc.versioning.workspace import POINTER_NAME, state_record
 
 
 @dataclass(frozen=True)
@@ -45,25 +44,19 @@ class MergeRepair:
         return {"messages": list(self.messages), "commit": self.commit}
 
 
-def _blob_ids(repo: AdapterRepo, rev: str, paths: list[str]) -> list[str | None]:
-    out = []
-    for p in paths:
-        blob = git_ops.run_git(repo.root, "rev-parse", "-q", "--verify", f"{rev}:{p}", check=False)
-        out.append(blob or None)
-    return out
-
-
 def _pair_version(repo: AdapterRepo, rev: str, rel: str,
-                  versions: list[AdapterVersion]) -> tuple[AdapterVersion | None, tuple]:
-    """The version whose weights and config ``rev`` holds for this adapter, and the blobs."""
-    pointer_blob, config_blob = _blob_ids(repo, rev, [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"])
+                  versions: list[AdapterVersion]) -> tuple[AdapterVersion | None, str | None, str | None]:
+    """The version whose weights and config ``rev`` holds for this adapter (``rev`` ""
+    is the index), and the pointer's and config's blob ids."""
+    pointer_blob = git_ops.rev_parse(repo.root, f"{rev}:{rel}/{POINTER_NAME}")
+    config_blob = git_ops.rev_parse(repo.root, f"{rev}:{rel}/{CONFIG_NAME}")
     if pointer_blob is None or config_blob is None:
-        return None, (pointer_blob, config_blob)
-    m = _PTR_MD5.search(git_ops.cat_blob(repo.root, pointer_blob).decode("utf-8", errors="replace"))
-    md5 = m.group(1) if m else None
-    matches = [v for v in versions if v.id == md5 and v.config_blob == config_blob]
-    best = max(matches, key=lambda v: (v.created_at, v.version)) if matches else None
-    return best, (pointer_blob, config_blob)
+        return None, pointer_blob, config_blob
+    try:
+        md5 = parse_pointer(git_ops.cat_blob(repo.root, pointer_blob).decode("utf-8", errors="replace")).md5
+    except AdaptvcError:  # conflict markers, or no md5: no version's pair
+        return None, pointer_blob, config_blob
+    return newest(v for v in versions if v.id == md5 and v.config_blob == config_blob), pointer_blob, config_blob
 
 
 def repair_merge(repo: AdapterRepo, rewritten: dict[str, str] | None = None) -> MergeRepair:
@@ -85,8 +78,7 @@ def repair_merge(repo: AdapterRepo, rewritten: dict[str, str] | None = None) -> 
     Returns:
         A :class:`MergeRepair`; ``commit`` is the fix-up commit, or ``None``.
     """
-    root = repo.root
-    parents = git_ops.run_git(root, "rev-list", "--parents", "-n", "1", "HEAD", check=False).split()
+    parents = git_ops.run_git(repo.root, "rev-list", "--parents", "-n", "1", "HEAD", check=False).split()
     if not parents:
         return MergeRepair()
     head = parents[0]
@@ -98,72 +90,67 @@ def repair_merge(repo: AdapterRepo, rewritten: dict[str, str] | None = None) -> 
         if head not in rewritten:
             return MergeRepair()
         before, what = rewritten[head], "the rebase"
+    restore, messages = _broken_pairs(repo, head, before, what)
+    if not restore:
+        return MergeRepair(tuple(messages))
+    names = ", ".join(label for _, _, _, label in restore.values())
+    message = (f"adaptvc: after {what}, keep {names} whole (weights and config of one version)\n\n"
+               f"git took the .dvc pointer and adapter_config.json of these adapters from different\n"
+               "versions; every version stays in the manifest.\n")
+    with transaction(repo, "repair", f"{what} ({names})") as txn:
+        if txn.head != head:  # HEAD moved since the hook started: judge again next time
+            return MergeRepair(tuple(messages))
+        paths = _put_back(txn, restore)
+        commit = txn.commit(paths, message)
+    messages += [f"{name}: {what} paired one version's weights with another's config; "
+                 f"kept {label} whole (commit {(commit or '')[:10]})" for name, (_, _, _, label) in restore.items()]
+    return MergeRepair(tuple(messages), commit)
+
+
+_Pair = tuple[AdapterVersion, str, str, str]  # the version to keep, its pointer and config blobs, its label
+
+
+def _broken_pairs(repo: AdapterRepo, head: str, before: str, what: str) -> tuple[dict[str, _Pair], list[str]]:
+    """The adapters whose pointer and config in ``head`` match no version while ``before``
+    held a saved version's pair: ``{name: pair to put back}``, and messages for the
+    adapters left alone."""
     messages: list[str] = []
-    restore: dict[str, tuple[AdapterVersion, str, str]] = {}
-    labels: dict[str, str] = {}
+    restore: dict[str, _Pair] = {}
     for name in repo.list_adapters():
         rel = repo.adapter_rel(name)
         try:
             versions = repo.versions(name)
-        except Exception as exc:  # noqa: BLE001 - a damaged manifest is reported by log/status
+        except AdaptvcError as exc:  # a damaged manifest is reported by log/status
             messages.append(f"{name}: not checked after {what}: {exc}")
             continue
-        if not versions:
+        merged, p_blob, c_blob = _pair_version(repo, head, rel, versions)
+        if not versions or merged is not None or p_blob is None or c_blob is None:
             continue
-        merged, (p_blob, c_blob) = _pair_version(repo, head, rel, versions)
-        if merged is not None or p_blob is None or c_blob is None:
-            continue
-        keep, (kp, kc) = _pair_version(repo, before, rel, versions)
+        keep, kp, kc = _pair_version(repo, before, rel, versions)
         if keep is None or kp is None or kc is None:
             continue  # it was no saved version before either: someone's own commit, not ours to undo
         paths = [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"]
-        if _dirty(repo, paths):
+        if git_ops.changed(repo.root, paths) or git_ops.changed(repo.root, paths, staged=True):
             messages.append(
                 f"{name}: {what} paired the weights of one version with the config of another; {rel}/ has "
                 f"changes since, so adaptvc left it: adaptvc checkout {keep.ref} --force, then commit"
             )
             continue
-        restore[name] = (keep, kp, kc)
-        labels[name] = unique_ref(keep, versions)
-    if not restore:
-        return MergeRepair(tuple(messages))
-    all_paths: list[str] = []
-    with repo.lock():
-        backup_root = Path(tempfile.mkdtemp(dir=repo.state_dir, prefix="repair-"))
-        txn = FileTransaction(backup_root)
-        try:
-            for name, (keep, kp, kc) in restore.items():
-                d = repo.adapter_dir(name)
-                rel = repo.adapter_rel(name)
-                txn.write_bytes(d / POINTER_NAME, git_ops.cat_blob(root, kp))
-                txn.write_bytes(d / CONFIG_NAME, git_ops.cat_blob(root, kc))
-                all_paths += [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"]
-            names = ", ".join(labels.values())
-            message = (f"adaptvc: after {what}, keep {names} whole (weights and config of one version)\n\n"
-                       f"git took the .dvc pointer and adapter_config.json of these adapters from different\n"
-                       "versions; every version stays in the manifest.\n")
-            commit = git_ops.commit_paths(root, all_paths, message, tmp_dir=repo.state_dir, expected_head=head)
-        except BaseException:
-            txn.rollback()  # the merge result stays as git left it; status reports it
-            raise
-        finally:
-            shutil.rmtree(backup_root, ignore_errors=True)
-        git_ops.refresh_index(root, all_paths)
-        for name, (keep, _, _) in restore.items():
-            repo.state.set_at(name, state_record(keep))
-            messages.append(f"{name}: {what} paired one version's weights with another's config; "
-                            f"kept {labels[name]} whole (commit {(commit or '')[:10]})")
-    return MergeRepair(tuple(messages), commit)
+        restore[name] = (keep, kp, kc, unique_ref(keep, versions))
+    return restore, messages
 
 
-def _dirty(repo: AdapterRepo, paths: list[str]) -> bool:
-    """Changed in the work tree or the index relative to HEAD."""
-    import subprocess
-
-    for args in (["diff", "--quiet", "--", *paths], ["diff", "--cached", "--quiet", "--", *paths]):
-        if subprocess.run(["git", *args], cwd=repo.root, capture_output=True).returncode != 0:
-            return True
-    return False
+def _put_back(txn: Transaction, restore: dict[str, _Pair]) -> list[str]:
+    """Write each adapter's kept pointer and config; the paths written."""
+    repo = txn.repo
+    paths: list[str] = []
+    for name, (keep, pointer_blob, config_blob, _) in restore.items():
+        d, rel = repo.adapter_dir(name), repo.adapter_rel(name)
+        txn.write_bytes(d / POINTER_NAME, git_ops.cat_blob(repo.root, pointer_blob))
+        txn.write_bytes(d / CONFIG_NAME, git_ops.cat_blob(repo.root, config_blob))
+        txn.set_state(name, state_record(keep))
+        paths += [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"]
+    return paths
 
 
 def repair_staged_merge(repo: AdapterRepo) -> tuple[str, ...]:
@@ -171,40 +158,26 @@ def repair_staged_merge(repo: AdapterRepo) -> tuple[str, ...]:
     and is being concluded with ``git commit``: ``post-merge`` does not run then, so the
     ``pre-commit`` hook puts our pair back in the work tree and the index before the
     merge commit is written. Returns one message per adapter repaired."""
-    root = repo.root
     if not (repo.git_dir / "MERGE_HEAD").exists():
         return ()
-    messages: list[str] = []
-    with repo.lock():
+    with transaction(repo, "repair", "a merge being committed", commits=False) as txn:
+        restore: dict[str, _Pair] = {}
         for name in repo.list_adapters():
             rel = repo.adapter_rel(name)
             try:
                 versions = repo.versions(name)
-            except Exception:  # noqa: BLE001 - reported by log/status
+            except AdaptvcError:  # reported by log/status
                 continue
-            if not versions:
+            staged, p_blob, c_blob = _pair_version(repo, "", rel, versions)  # ":path" = the index
+            if not versions or staged is not None or p_blob is None or c_blob is None:
                 continue
-            staged, (p_blob, c_blob) = _pair_version(repo, "", rel, versions)  # ":path" = the index
-            if staged is not None or p_blob is None or c_blob is None:
-                continue
-            keep, (kp, kc) = _pair_version(repo, "HEAD", rel, versions)
+            keep, kp, kc = _pair_version(repo, "HEAD", rel, versions)
             if keep is None or kp is None or kc is None:
                 continue
-            paths = [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"]
-            if _worktree_differs_from_index(repo, paths):
+            if git_ops.changed(repo.root, [f"{rel}/{POINTER_NAME}", f"{rel}/{CONFIG_NAME}"]):
                 continue  # the user is editing these files: not ours to overwrite
-            d = repo.adapter_dir(name)
-            write_atomic(d / POINTER_NAME, git_ops.cat_blob(root, kp))
-            write_atomic(d / CONFIG_NAME, git_ops.cat_blob(root, kc))
-            git_ops.refresh_index(root, paths)
-            repo.state.set_at(name, state_record(keep))
-            messages.append(f"{name}: the merge paired one version's weights with another's config; "
-                            f"kept {unique_ref(keep, versions)} whole in this merge commit")
-    return tuple(messages)
-
-
-def _worktree_differs_from_index(repo: AdapterRepo, paths: list[str]) -> bool:
-    import subprocess
-
-    return subprocess.run(["git", "diff", "--quiet", "--", *paths], cwd=repo.root,
-                          capture_output=True).returncode != 0
+            restore[name] = (keep, kp, kc, unique_ref(keep, versions))
+        if restore:
+            txn.stage(_put_back(txn, restore))
+    return tuple(f"{name}: the merge paired one version's weights with another's config; "
+                 f"kept {label} whole in this merge commit" for name, (_, _, _, label) in restore.items())

@@ -1,18 +1,17 @@
-"""The adapter's directory in the work tree: which version it is at, whether it changed,
-and writing into it so that a failure can be undone (:class:`FileTransaction`)."""
+"""The adapter's directory in the work tree: which version it is at, and whether it
+changed since (``status``). Writing into it goes through :mod:`adaptvc.transaction`."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from adaptvc.errors import AdaptvcError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
-from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, write_atomic
+from adaptvc.formats.adapter_config import dumps_config, read_config
+from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, newest
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage.dvc_cache import POINTER_SUFFIX, read_pointer
 
@@ -29,8 +28,6 @@ DELETED = "deleted"  # the directory is gone from the work tree; its versions ar
 
 def config_bytes(config: dict[str, Any]) -> bytes:
     """The bytes adaptvc writes and hashes: PEFT's format with sets sorted."""
-    from adaptvc.formats.adapter_config import dumps_config
-
     return dumps_config(config).encode("utf-8")
 
 
@@ -61,7 +58,7 @@ def workspace_version(repo: AdapterRepo, adapter: str, versions: Sequence[Adapte
     if pointer is None:
         return None
     same = [v for v in versions if v.id == pointer.md5]
-    return max(same, key=lambda v: (v.created_at, v.version)) if same else None
+    return newest(same)
 
 
 @dataclass(frozen=True)
@@ -88,10 +85,8 @@ class AdapterStatus:
 
 
 def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVersion]) -> AdapterStatus:
-    from adaptvc.formats.adapter_config import read_config
-
     d = repo.adapter_dir(adapter)
-    latest = max(versions, key=lambda v: (v.created_at, v.version)) if versions else None
+    latest = newest(versions)
     if not versions:
         return AdapterStatus(adapter, NEVER_SAVED)
     if not any((d / f).exists() for f in (MANIFEST_NAME, CONFIG_NAME, POINTER_NAME, WEIGHTS_NAME)):
@@ -157,88 +152,8 @@ def ensure_gitignore(path: Path) -> bytes | None:
     return old + GITIGNORE_LINE.encode() + b"\n"
 
 
-@dataclass
-class FileTransaction:
-    """Writes into the work tree that :meth:`rollback` undoes.
-
-    Before a file is first replaced it is hard-linked (or copied) into ``backup_dir``;
-    the replacement is always a new file (``os.replace``), so the link keeps the old
-    bytes. Rollback puts every touched path back as it was, or removes it if it did
-    not exist.
-    """
-
-    backup_dir: Path
-    saved: dict[Path, Path | None] = field(default_factory=dict)
-    # A journal (JSON) rewritten before each first write of a path: what a process
-    # killed outright (SIGKILL, power loss) leaves for the next one to undo
-    # (adaptvc.versioning.recovery). ``journal_data`` is stored with the file list.
-    journal: Path | None = None
-    journal_data: dict[str, Any] = field(default_factory=dict)
-    # fsync the journal? Needed where the writes it guards are fsync'ed (save: commits);
-    # pointless where they are not (checkout: rebuildable workspace copies), and each
-    # fsync costs ~15 ms. Without it the journal still survives a killed process.
-    durable_journal: bool = True
-
-    def _backup(self, path: Path) -> None:
-        if path in self.saved:
-            return
-        if path.exists():
-            self.backup_dir.mkdir(parents=True, exist_ok=True)
-            backup = self.backup_dir / f"{len(self.saved)}-{path.name}"
-            try:
-                os.link(path, backup)
-            except OSError:
-                shutil.copy2(path, backup)
-            self.saved[path] = backup
-        else:
-            self.saved[path] = None
-        self.write_journal()
-
-    def write_journal(self, **extra: Any) -> None:
-        if self.journal is None:
-            return
-        import json
-
-        self.journal_data.update(extra)
-        data = dict(self.journal_data, files=[[str(p), str(b) if b else None] for p, b in self.saved.items()])
-        write_atomic(self.journal, json.dumps(data).encode(), fsync=self.durable_journal)
-
-    def drop_journal(self) -> None:
-        if self.journal is not None:
-            self.journal.unlink(missing_ok=True)
-
-    def write_bytes(self, path: Path, data: bytes, *, fsync: bool = True) -> None:
-        self._backup(path)
-        write_atomic(path, data, fsync=fsync)
-
-    def put(self, path: Path, produce) -> None:
-        """Let ``produce(path)`` create ``path`` atomically (after backing it up)."""
-        self._backup(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        produce(path)
-
-    def remove(self, path: Path) -> None:
-        self._backup(path)
-        if path.exists():
-            path.unlink()
-
-    def rollback(self) -> None:
-        for path, backup in reversed(list(self.saved.items())):
-            try:
-                if backup is None:
-                    if path.exists():
-                        path.unlink()
-                else:
-                    try:
-                        os.replace(backup, path)
-                    except OSError:  # backup on another filesystem than the work tree
-                        shutil.copy2(backup, path)
-            except OSError:  # keep restoring the others
-                pass
-
-
 __all__ = [
-    "CLEAN", "CONFLICT", "DELETED", "MODIFIED", "NEVER_SAVED", "WEIGHTS_MISSING", "POINTER_NAME", "AdapterStatus", "FileTransaction",
+    "CLEAN", "CONFLICT", "DELETED", "MODIFIED", "NEVER_SAVED", "WEIGHTS_MISSING", "POINTER_NAME", "AdapterStatus",
     "adapter_status", "committed_missing_files", "config_bytes", "ensure_gitignore", "sha256", "state_record", "workspace_version",
     "CONFIG_NAME", "LEGACY_WEIGHTS_NAME", "WEIGHTS_NAME",
 ]
