@@ -126,6 +126,25 @@ class ObjectMissingError(RemoteError, LookupError):
         self.md5s = tuple(md5s)
 
 
+class CorruptObjectError(AdaptvcError, ValueError):
+    """Stored bytes that no longer hash to their id: a DVC cache object, or a config blob
+    that does not match its manifest record. ``what`` names it, ``path`` says where."""
+
+    def __init__(self, message: str, *, what: str, path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.what = what
+        self.path = path
+
+
+class DestinationNotEmptyError(AdaptvcError, FileExistsError):
+    """A directory to write into (``export``, ``clone``) already holds files that would be
+    overwritten; ``path`` is that directory."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
 class MissingDependencyError(AdaptvcError, ImportError):
     """An optional dependency (torch, peft, matplotlib, dvc-s3...) is not installed."""
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
-from adaptvc.errors import AdaptvcError, AdapterNotFoundError, InvalidAdapterError, NotARepositoryError
+from adaptvc.errors import AdapterNotFoundError, CorruptObjectError, InvalidAdapterError, NotARepositoryError
 from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, read_jsonl, read_manifest
 from adaptvc.refs import validate_name
 from adaptvc.storage import git_ops
@@ -251,8 +251,8 @@ class AdapterRepo:
         """The version's ``adapter_config.json`` bytes, from git, checked against the manifest."""
         data = git_ops.cat_blob(self.root, version.config_blob)
         if version.config_sha256 and hashlib.sha256(data).hexdigest() != version.config_sha256:
-            raise AdaptvcError(f"the config of {version.ref} in git does not match its manifest record",
-                               hint="git fsck; the repository may be damaged")
+            raise CorruptObjectError(f"the config of {version.ref} in git does not match its manifest record",
+                                     what=f"git blob {version.config_blob}", hint="git fsck; the repository may be damaged")
         return data
 
     def versions_at(self, rev: str) -> list[AdapterVersion]:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adaptvc.errors import AdaptvcError, LockTimeoutError
+from adaptvc.errors import LockTimeoutError
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
 from adaptvc.storage.files import write_atomic
@@ -201,7 +201,7 @@ class Transaction:
         """
         j = self.journal
         if j.commit is not None or not j.commits:
-            raise AdaptvcError(f"a {j.operation} transaction cannot commit here")  # a programming error
+            raise RuntimeError(f"a {j.operation} transaction cannot commit here")  # a programming error
         j.paths, j.remove = list(paths), list(remove)
         j.index = git_ops.index_entries(self.root, [*paths, *remove])
         commit = git_ops.make_commit(
@@ -223,7 +223,7 @@ class Transaction:
         without committing (what ``git add`` would do for exactly those paths)."""
         j = self.journal
         if j.paths or j.commit is not None:
-            raise AdaptvcError(f"a {j.operation} transaction stages or commits once")  # a programming error
+            raise RuntimeError(f"a {j.operation} transaction stages or commits once")  # a programming error
         j.paths, j.index = list(paths), git_ops.index_entries(self.root, paths)
         self._write_journal()
         git_ops.refresh_index(self.root, j.paths)

@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from adaptvc.errors import AdaptvcError, InvalidAdapterError
+from adaptvc.errors import CorruptObjectError, InvalidAdapterError, ObjectMissingError
 
 CHUNK = 1 << 20
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -158,7 +158,8 @@ class DvcCache:
                 ``resolve``); the cache object is read-only, so the link is too.
 
         Raises:
-            AdaptvcError: the object is missing, or corrupt (its content does not hash to md5).
+            ObjectMissingError: the object is not in the cache.
+            CorruptObjectError: its content does not hash to ``md5``.
         """
         src = self.object_path(md5)
         dest = Path(dest)
@@ -183,17 +184,19 @@ class DvcCache:
             os.replace(tmp, dest)
         except FileNotFoundError:
             if not src.exists():
-                raise AdaptvcError(f"object {md5} is not in the DVC cache {self.path}", hint="adaptvc pull") from None
+                raise ObjectMissingError(f"object {md5} is not in the DVC cache {self.path}", md5s=(md5,),
+                                         hint="adaptvc pull") from None
             raise
         finally:
             if tmp.exists():
                 tmp.unlink()
         return dest
 
-    def _corrupt(self, md5: str) -> AdaptvcError:
-        return AdaptvcError(
-            f"the DVC cache object {self.object_path(md5)} is corrupt (its content does not hash to {md5})",
-            hint="delete it and fetch it again: adaptvc pull",
+    def _corrupt(self, md5: str) -> CorruptObjectError:
+        path = self.object_path(md5)
+        return CorruptObjectError(
+            f"the DVC cache object {path} is corrupt (its content does not hash to {md5})",
+            what=f"DVC cache object {md5}", path=str(path), hint="delete it and fetch it again: adaptvc pull",
         )
 
 

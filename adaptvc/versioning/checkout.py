@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from adaptvc.errors import AdaptvcError, DirtyWorkspaceError
+from adaptvc.errors import DestinationNotEmptyError, DirtyWorkspaceError
 from adaptvc.formats import CONFIG_NAME, WEIGHTS_NAME
 from adaptvc.manifest import AdapterVersion
 from adaptvc.refs import parse_ref, resolve_version, select
@@ -116,7 +116,8 @@ def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str
     ensure_versions(repo, [version])
     out = Path(directory)
     if not force and any((out / n).exists() for n in (CONFIG_NAME, WEIGHTS_NAME, "adapter_model.bin")):
-        raise AdaptvcError(f"{out} already holds adapter files", hint=f"choose an empty directory or: adaptvc export {ref} {out} --force")
+        raise DestinationNotEmptyError(f"{out} already holds adapter files", path=str(out),
+                                       hint=f"choose an empty directory or: adaptvc export {ref} {out} --force")
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / CONFIG_NAME, repo.version_config(version))
     repo.dvc_cache.materialise(version.id, out / WEIGHTS_NAME)
