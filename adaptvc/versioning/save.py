@@ -34,6 +34,7 @@ from typing import Any
 
 from adaptvc.base_model import base_model_link
 from adaptvc.errors import InvalidAdapterError
+from adaptvc.extract import save_adapter  # imports torch and peft only when it runs
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
 from adaptvc.formats.adapter_config import read_config
 from adaptvc.formats.legacy_bin import convert as convert_bin
@@ -214,8 +215,6 @@ def save_model(
     PEFT's format (:func:`adaptvc.extract.save_adapter`; needs torch) to a scratch
     directory first. The model's adapter named ``adapter`` is saved when it has one,
     else its active adapter."""
-    from adaptvc.extract import save_adapter  # torch and peft come with it
-
     peft_names = getattr(model, "peft_config", None) or {}
     repo.state_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=repo.state_dir, prefix="live-") as tmp:

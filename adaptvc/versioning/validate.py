@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from adaptvc.errors import InvalidAdapterError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
+from adaptvc.formats.safetensors_header import read_header
 
 # Name prefixes of PEFT's adapter parameters (each tuner's ``prefix``) and the other
 # names PEFT saves for adapters: prompt-learning embeddings, shared VeRA matrices.
@@ -89,8 +90,6 @@ def base_weight_keys(keys: Iterable[str], config: dict[str, Any]) -> list[str]:
 
 def check_weights(weights: Path, config: dict[str, Any]) -> None:
     """Refuse weights that hold base-model tensors or no tensor at all."""
-    from adaptvc.formats.safetensors_header import read_header
-
     header = read_header(weights)
     if not header.tensors:
         raise InvalidAdapterError(f"{weights}: holds no tensor", path=str(weights))
