@@ -71,7 +71,8 @@ def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
     """The local snapshot directory of a hub model, if its config is already cached."""
     # Look for the cache folder before importing huggingface_hub (a few hundred ms).
     hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub"
+    )
     if not (Path(hub) / ("models--" + repo_id.replace("/", "--"))).is_dir():
         return None
     try:
@@ -104,8 +105,9 @@ def base_model_dict(config: dict[str, Any]) -> dict[str, Any]:
     return {"name_or_path": name, "revision": revision, "fingerprint": fingerprint}
 
 
-def _link_fields(config: dict[str, Any], *, override: str | None = None,
-                 root: Path | None = None) -> tuple[str | None, str | None, str | None]:
+def _link_fields(
+    config: dict[str, Any], *, override: str | None = None, root: Path | None = None
+) -> tuple[str | None, str | None, str | None]:
     name = override or config.get("base_model_name_or_path")
     revision = config.get("revision")
     if not name:

@@ -15,9 +15,10 @@ the commit-message trailer ``Adaptvc-Version:`` (see :mod:`adaptvc.storage.git_o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from adaptvc.errors import InvalidAdapterError
 
@@ -59,8 +60,13 @@ class PeftSummary:
     def to_dict(self) -> dict[str, Any]:
         tm = list(self.target_modules) if isinstance(self.target_modules, tuple) else self.target_modules
         return {
-            "type": self.type, "r": self.r, "alpha": self.alpha, "target_modules": tm,
-            "parameter_count": self.parameter_count, "bytes": self.bytes, "task_type": self.task_type,
+            "type": self.type,
+            "r": self.r,
+            "alpha": self.alpha,
+            "target_modules": tm,
+            "parameter_count": self.parameter_count,
+            "bytes": self.bytes,
+            "task_type": self.task_type,
         }
 
     @classmethod
@@ -68,9 +74,12 @@ class PeftSummary:
         d = d or {}
         tm = d.get("target_modules")
         return cls(
-            type=d.get("type") or "UNKNOWN", r=d.get("r"), alpha=d.get("alpha"),
+            type=d.get("type") or "UNKNOWN",
+            r=d.get("r"),
+            alpha=d.get("alpha"),
             target_modules=tuple(tm) if isinstance(tm, list) else tm,
-            parameter_count=int(d.get("parameter_count") or 0), bytes=int(d.get("bytes") or 0),
+            parameter_count=int(d.get("parameter_count") or 0),
+            bytes=int(d.get("bytes") or 0),
             task_type=d.get("task_type"),
         )
 
@@ -140,7 +149,12 @@ class AdapterVersion:
         """The version's files in the workspace layout and where each is stored."""
         d = self.directory or f"adapters/{self.adapter}"
         return [
-            {"path": f"{d}/adapter_config.json", "storage": "git", "git_blob": self.config_blob, "sha256": self.config_sha256},
+            {
+                "path": f"{d}/adapter_config.json",
+                "storage": "git",
+                "git_blob": self.config_blob,
+                "sha256": self.config_sha256,
+            },
             {"path": f"{d}/adapter_model.safetensors", "storage": "dvc", "md5": self.id, "size": self.size},
             {"path": f"{d}/adapter_model.safetensors.dvc", "storage": "git"},
             {"path": f"{d}/{MANIFEST_NAME}", "storage": "git"},
@@ -239,11 +253,12 @@ def _numbered_records(path: Path, text: str | None = None) -> list[tuple[int, di
             obj = None
         if not isinstance(obj, dict):
             raise InvalidAdapterError(
-                f"{path}:{lineno}: not a manifest record: {line[:60]!r}", path=str(path),
+                f"{path}:{lineno}: not a manifest record: {line[:60]!r}",
+                path=str(path),
                 hint="a merge without adaptvc's .gitattributes may have left conflict markers; keep every "
                 "record line, delete the markers, commit; then run `adaptvc init` to install the merge drivers"
-                if line.startswith(("<<<<<<<", "|||||||", "=======", ">>>>>>>")) else
-                "the line is not valid JSON (edited by hand, or cut short?): restore it from git "
+                if line.startswith(("<<<<<<<", "|||||||", "=======", ">>>>>>>"))
+                else "the line is not valid JSON (edited by hand, or cut short?): restore it from git "
                 f"(git log -p -- {path.name}) or delete it",
             )
         out.append((lineno, obj))
@@ -261,7 +276,8 @@ def read_manifest(path: Path, *, directory: str = "", text: str | None = None) -
         except (KeyError, TypeError, ValueError) as exc:
             what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             raise InvalidAdapterError(
-                f"{path}:{lineno}: malformed version record ({what}): {json.dumps(rec)[:80]}", path=str(path),
+                f"{path}:{lineno}: malformed version record ({what}): {json.dumps(rec)[:80]}",
+                path=str(path),
                 hint=f"restore the line from git (git log -p -- {path.name}) or delete it",
             ) from None
         key = (v.version, v.id, v.created_at)

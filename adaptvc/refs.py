@@ -21,8 +21,9 @@ a ref matching only those resolves to the newest of them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from adaptvc.errors import AmbiguousRefError, InvalidRefError, VersionNotFoundError
 from adaptvc.manifest import recency
@@ -98,9 +99,14 @@ def validate_alias(alias: str) -> str:
     if not m or m.group("selector") is not None or alias.endswith(".lock"):
         raise InvalidRefError(f"invalid alias {alias!r}", hint=f"use {NAME_RULES}")
     if alias in RESERVED_SELECTORS or _VERSION_RE.match(alias):
-        raise InvalidRefError(f"alias {alias!r} would shadow a built-in selector", hint="pick a name that is not 'latest' or 'vN'")
+        raise InvalidRefError(
+            f"alias {alias!r} would shadow a built-in selector", hint="pick a name that is not 'latest' or 'vN'"
+        )
     if _HEX_RE.match(alias):  # NAME@<alias> is looked up before ids: it would hide the versions whose id starts so
-        raise InvalidRefError(f"alias {alias!r} would read as a version id (4+ hex digits)", hint="pick a name with a letter after 'f', e.g. production, best-eval")
+        raise InvalidRefError(
+            f"alias {alias!r} would read as a version id (4+ hex digits)",
+            hint="pick a name with a letter after 'f', e.g. production, best-eval",
+        )
     _check_length(alias, "alias")
     return alias
 
@@ -135,7 +141,9 @@ def unique_ref(version: "AdapterVersion", versions: Sequence["AdapterVersion"]) 
     return f"{version.adapter}@{version.id}" if clash else version.ref
 
 
-def select(ref: Ref, versions: Sequence["AdapterVersion"], aliases: dict[str, "AdapterVersion"] | None = None) -> "AdapterVersion":
+def select(
+    ref: Ref, versions: Sequence["AdapterVersion"], aliases: dict[str, "AdapterVersion"] | None = None
+) -> "AdapterVersion":
     """Pick the version ``ref`` names among ``versions`` (all of one adapter).
 
     Raises:
@@ -144,7 +152,9 @@ def select(ref: Ref, versions: Sequence["AdapterVersion"], aliases: dict[str, "A
     """
     if not versions:
         raise VersionNotFoundError(
-            f"adapter {ref.adapter!r} has no saved version", name=ref.adapter, version=ref.selector,
+            f"adapter {ref.adapter!r} has no saved version",
+            name=ref.adapter,
+            version=ref.selector,
             hint=f"adaptvc save --adapter {ref.adapter} -m MESSAGE",
         )
     newest_first = sorted(versions, key=recency, reverse=True)
@@ -161,14 +171,17 @@ def select(ref: Ref, versions: Sequence["AdapterVersion"], aliases: dict[str, "A
     if not matches:
         raise VersionNotFoundError(
             f"no version {ref}; {ref.adapter} has {_listing(newest_first, aliases)}",
-            name=ref.adapter, version=ref.selector, hint=f"adaptvc log {ref.adapter}",
+            name=ref.adapter,
+            version=ref.selector,
+            hint=f"adaptvc log {ref.adapter}",
         )
     if len({(v.id, v.config_sha256) for v in matches}) > 1:
         candidates = [f"{v.adapter}@{v.id}" for v in matches]
         raise AmbiguousRefError(
             f"{ref} names {len(matches)} different versions (saved on branches that were merged): "
-            + ", ".join(f"{c} ({v.message!r})" for c, v in zip(candidates, matches)),
-            candidates=candidates, hint=f"address one by its id, e.g. adaptvc show {candidates[0]}",
+            + ", ".join(f"{c} ({v.message!r})" for c, v in zip(candidates, matches, strict=True)),
+            candidates=candidates,
+            hint=f"address one by its id, e.g. adaptvc show {candidates[0]}",
         )
     return matches[0]  # identical content: the newest of them
 

@@ -19,10 +19,10 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 from adaptvc.errors import AdapterNotFoundError, CorruptObjectError, InvalidAdapterError, NotARepositoryError
@@ -189,7 +189,7 @@ class AdapterRepo:
         if committed:
             prefix = self.config.adapters_dir + "/"
             for p in git_ops.head_paths(self.root, self.config.adapters_dir):
-                parts = p[len(prefix):].split("/") if p.startswith(prefix) else []
+                parts = p[len(prefix) :].split("/") if p.startswith(prefix) else []
                 if len(parts) == 2 and parts[1] == MANIFEST_NAME and parts[0] not in names:
                     with contextlib.suppress(Exception):
                         names.append(validate_name(parts[0]))
@@ -199,7 +199,9 @@ class AdapterRepo:
     def manifest_path(self, name: str) -> Path:
         return self.adapter_dir(name) / MANIFEST_NAME
 
-    def committed_files(self, name: str, files: tuple[str, ...] = (MANIFEST_NAME, ALIASES_NAME)) -> dict[str, bytes | None]:
+    def committed_files(
+        self, name: str, files: tuple[str, ...] = (MANIFEST_NAME, ALIASES_NAME)
+    ) -> dict[str, bytes | None]:
         """``file name → bytes`` of the adapter's files as committed in HEAD (``None``:
         not in HEAD); one ``git cat-file --batch``, no history walk."""
         rel = self.adapter_rel(validate_name(name))
@@ -212,10 +214,13 @@ class AdapterRepo:
         if self.manifest_path(name).exists():
             return None
         head = self.committed_files(name)
-        if head[MANIFEST_NAME] is None:
+        manifest = head[MANIFEST_NAME]
+        if manifest is None:
             return None
-        return (head[MANIFEST_NAME].decode("utf-8", errors="replace"),
-                (head[ALIASES_NAME] or b"").decode("utf-8", errors="replace"))
+        return (
+            manifest.decode("utf-8", errors="replace"),
+            (head[ALIASES_NAME] or b"").decode("utf-8", errors="replace"),
+        )
 
     def versions(self, name: str, *, with_commits: bool = False, must_exist: bool = False) -> list[AdapterVersion]:
         """Every recorded version of ``name`` in manifest order, aliases attached.
@@ -236,13 +241,15 @@ class AdapterRepo:
             raise AdapterNotFoundError(
                 f"no adapter {name!r} in {self.rel(self.adapters_path)}/"
                 + (f"; adapters: {', '.join(known)}" if known else "; no adapter saved yet"),
-                name=name, hint=f"adaptvc save --adapter {name} -m MESSAGE" if not known else "adaptvc log",
+                name=name,
+                hint=f"adaptvc save --adapter {name} -m MESSAGE" if not known else "adaptvc log",
             )
         if head is None:
             versions = read_manifest(path, directory=self.adapter_rel(name))
         else:
-            versions = read_manifest(Path(f"HEAD:{self.adapter_rel(name)}/{MANIFEST_NAME}"),
-                                     directory=self.adapter_rel(name), text=head[0])
+            versions = read_manifest(
+                Path(f"HEAD:{self.adapter_rel(name)}/{MANIFEST_NAME}"), directory=self.adapter_rel(name), text=head[0]
+            )
         if with_commits and versions:
             versions = self.attach_commits(versions, [self.adapter_rel(name) + "/" + MANIFEST_NAME])
         return self._attach_aliases(name, versions, None if head is None else self._parse_aliases(name, head[1]))
@@ -251,18 +258,22 @@ class AdapterRepo:
         """The version's ``adapter_config.json`` bytes, from git, checked against the manifest."""
         data = git_ops.cat_blob(self.root, version.config_blob)
         if version.config_sha256 and hashlib.sha256(data).hexdigest() != version.config_sha256:
-            raise CorruptObjectError(f"the config of {version.ref} in git does not match its manifest record",
-                                     what=f"git blob {version.config_blob}", hint="git fsck; the repository may be damaged")
+            raise CorruptObjectError(
+                f"the config of {version.ref} in git does not match its manifest record",
+                what=f"git blob {version.config_blob}",
+                hint="git fsck; the repository may be damaged",
+            )
         return data
 
     def versions_at(self, rev: str) -> list[AdapterVersion]:
         """Every version recorded in the manifests of ``rev`` (a commit, tag or branch),
         without checking it out: one ``git ls-tree`` and one ``git cat-file --batch``. A
         damaged line is skipped here (``log`` reports it)."""
-        paths = [p for p in git_ops.tree_paths(self.root, rev, self.config.adapters_dir)
-                 if p.endswith("/" + MANIFEST_NAME)]
+        paths = [
+            p for p in git_ops.tree_paths(self.root, rev, self.config.adapters_dir) if p.endswith("/" + MANIFEST_NAME)
+        ]
         out: list[AdapterVersion] = []
-        for path, blob in zip(paths, git_ops.cat_blobs(self.root, [f"{rev}:{p}" for p in paths])):
+        for path, blob in zip(paths, git_ops.cat_blobs(self.root, [f"{rev}:{p}" for p in paths]), strict=True):
             if blob is None:
                 continue
             directory = path.rsplit("/", 1)[0]
@@ -277,7 +288,10 @@ class AdapterRepo:
 
     def attach_commits(self, versions: list[AdapterVersion], pathspecs: list[str]) -> list[AdapterVersion]:
         commits = git_ops.version_commits(self.root, pathspecs)
-        return [replace(v, commit=commits.get(git_ops.trailer_value(v.adapter, v.version, v.id, v.created_at))) for v in versions]
+        return [
+            replace(v, commit=commits.get(git_ops.trailer_value(v.adapter, v.version, v.id, v.created_at)))
+            for v in versions
+        ]
 
     def alias_records(self, name: str) -> list[dict[str, Any]]:
         head = self._committed_records(name)
@@ -288,12 +302,13 @@ class AdapterRepo:
     def _parse_aliases(self, name: str, text: str) -> list[dict[str, Any]]:
         return read_jsonl(Path(f"HEAD:{self.adapter_rel(name)}/{ALIASES_NAME}"), text=text)
 
-    def aliases(self, name: str, versions: list[AdapterVersion] | None = None,
-                records: list[dict[str, Any]] | None = None) -> dict[str, AdapterVersion]:
+    def aliases(
+        self, name: str, versions: list[AdapterVersion] | None = None, records: list[dict[str, Any]] | None = None
+    ) -> dict[str, AdapterVersion]:
         """``alias → version``: the newest record of each alias wins (records are
         append-only, so branches merge them with the union driver)."""
         versions = self.versions(name) if versions is None else versions
-        by_key = {(v.version, v.id): v for v in versions}
+        by_key: dict[tuple[Any, Any], AdapterVersion] = {(v.version, v.id): v for v in versions}
         current: dict[str, tuple[str, AdapterVersion | None]] = {}
         for rec in self.alias_records(name) if records is None else records:
             alias, at = rec.get("alias"), str(rec.get("created_at") or "")
@@ -304,8 +319,9 @@ class AdapterRepo:
                 current[alias] = (at, target)
         return {a: v for a, (_, v) in sorted(current.items()) if v is not None}
 
-    def _attach_aliases(self, name: str, versions: list[AdapterVersion],
-                        records: list[dict[str, Any]] | None = None) -> list[AdapterVersion]:
+    def _attach_aliases(
+        self, name: str, versions: list[AdapterVersion], records: list[dict[str, Any]] | None = None
+    ) -> list[AdapterVersion]:
         if not versions or (records is None and not (self.adapter_dir(name) / ALIASES_NAME).exists()) or records == []:
             return versions
         names: dict[tuple[int, str, str], list[str]] = {}

@@ -205,8 +205,13 @@ class Transaction:
         j.paths, j.remove = list(paths), list(remove)
         j.index = git_ops.index_entries(self.root, [*paths, *remove])
         commit = git_ops.make_commit(
-            self.root, paths, message, parent=j.head, tmp_dir=self.workdir,
-            remove=remove, skip_if_unchanged=skip_if_unchanged,
+            self.root,
+            paths,
+            message,
+            parent=j.head,
+            tmp_dir=self.workdir,
+            remove=remove,
+            skip_if_unchanged=skip_if_unchanged,
         )
         if commit is None:
             return None

@@ -158,7 +158,7 @@ def cat_blobs(root: Path | str, specs: Sequence[str]) -> list[bytes | None]:
     if proc.returncode != 0:
         return out
     data, pos = proc.stdout, 0
-    for i, spec in enumerate(specs):
+    for i in range(len(specs)):
         end = data.find(b"\n", pos)
         if end < 0:
             break
@@ -181,7 +181,7 @@ def _is_oid(token: bytes) -> bool:
 def head_files(root: Path | str, paths: Sequence[str]) -> dict[str, bytes | None]:
     """The bytes of each repo-relative path as committed in HEAD (``None`` where HEAD has
     no such file, or there is no HEAD): one ``git cat-file --batch``, no history walk."""
-    return dict(zip(paths, cat_blobs(root, [f"HEAD:{p}" for p in paths])))
+    return dict(zip(paths, cat_blobs(root, [f"HEAD:{p}" for p in paths]), strict=True))
 
 
 def tree_paths(root: Path | str, rev: str, directory: str) -> list[str]:

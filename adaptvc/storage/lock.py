@@ -19,8 +19,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from adaptvc.errors import LockTimeoutError
 

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from adaptvc.storage.dvc_cache import file_md5
 from adaptvc.storage.files import write_atomic
 
@@ -66,7 +65,9 @@ class CloneState:
         self.remember(path, md5, cache=cache)
         return md5, size
 
-    def remember(self, path: Path, md5: str, *, cache: dict[str, Any] | None = None, written_by_us: bool = False) -> None:
+    def remember(
+        self, path: Path, md5: str, *, cache: dict[str, Any] | None = None, written_by_us: bool = False
+    ) -> None:
         """Record that ``path`` (as it is now on disk) hashes to ``md5``.
 
         ``written_by_us``: adaptvc just created the file (a new inode, renamed into place

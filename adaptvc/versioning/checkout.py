@@ -59,8 +59,9 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
     return target
 
 
-def _refuse_unsaved_changes(repo: AdapterRepo, ref: str, target: AdapterVersion, status: AdapterStatus, *,
-                            force: bool) -> None:
+def _refuse_unsaved_changes(
+    repo: AdapterRepo, ref: str, target: AdapterVersion, status: AdapterStatus, *, force: bool
+) -> None:
     rel = repo.adapter_rel(target.adapter)
     if status.state == CONFLICT and not force:
         raise DirtyWorkspaceError(
@@ -116,8 +117,11 @@ def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str
     ensure_versions(repo, [version])
     out = Path(directory)
     if not force and any((out / n).exists() for n in (CONFIG_NAME, WEIGHTS_NAME, "adapter_model.bin")):
-        raise DestinationNotEmptyError(f"{out} already holds adapter files", path=str(out),
-                                       hint=f"choose an empty directory or: adaptvc export {ref} {out} --force")
+        raise DestinationNotEmptyError(
+            f"{out} already holds adapter files",
+            path=str(out),
+            hint=f"choose an empty directory or: adaptvc export {ref} {out} --force",
+        )
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / CONFIG_NAME, repo.version_config(version))
     repo.dvc_cache.materialise(version.id, out / WEIGHTS_NAME)

@@ -13,7 +13,6 @@ from adaptvc.storage import git_ops
 from adaptvc.transaction import settle_interrupted, transaction
 from adaptvc.versioning.workspace import AdapterStatus, adapter_status
 
-
 ALIAS_TRAILER = "Adaptvc-Alias"
 
 
@@ -52,12 +51,20 @@ def set_alias(repo: AdapterRepo, ref: str, alias: str) -> AdapterVersion:
     with transaction(repo, "alias", f"{parsed.adapter}@{alias}") as txn:
         version = resolve_version(repo, parsed, with_commit=False)
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
-        record = {"alias": alias, "adapter": version.adapter, "version": version.version, "id": version.id,
-                  "created_at": now, "author": git_ops.author_ident(repo.root)}
+        record = {
+            "alias": alias,
+            "adapter": version.adapter,
+            "version": version.version,
+            "id": version.id,
+            "created_at": now,
+            "author": git_ops.author_ident(repo.root),
+        }
         path = repo.adapter_dir(version.adapter) / ALIASES_NAME
         txn.write_bytes(path, appended(path, [json.dumps(record, sort_keys=True, separators=(",", ":"))]))
         # A trailer that names this move alone, for whoever reads the history.
         marker = f"{ALIAS_TRAILER}: {version.adapter}@{alias} {now}"
-        txn.commit([f"{repo.adapter_rel(version.adapter)}/{ALIASES_NAME}"],
-                   f"{version.adapter}@{alias} -> {version.ref}\n\n{marker}\n")
+        txn.commit(
+            [f"{repo.adapter_rel(version.adapter)}/{ALIASES_NAME}"],
+            f"{version.adapter}@{alias} -> {version.ref}\n\n{marker}\n",
+        )
     return replace(version, aliases=tuple(sorted({*version.aliases, alias})))

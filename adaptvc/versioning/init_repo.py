@@ -61,9 +61,12 @@ def gitattributes_lines(adapters_dir: str) -> list[str]:
 def _unquoted_lines(adapters_dir: str) -> set[str]:
     """What earlier versions wrote for a directory needing quotes (broken: see _pattern)."""
     d = adapters_dir.strip("/")
-    return {f"{d}/*/{MANIFEST_NAME} merge=union", f"{d}/*/{ALIASES_NAME} merge=union",
-            f"{d}/*/{POINTER_NAME} merge=adaptvc", f"{d}/*/adapter_config.json merge=adaptvc"} - set(
-        gitattributes_lines(adapters_dir))
+    return {
+        f"{d}/*/{MANIFEST_NAME} merge=union",
+        f"{d}/*/{ALIASES_NAME} merge=union",
+        f"{d}/*/{POINTER_NAME} merge=adaptvc",
+        f"{d}/*/adapter_config.json merge=adaptvc",
+    } - set(gitattributes_lines(adapters_dir))
 
 
 @dataclass(frozen=True)

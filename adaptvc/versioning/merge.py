@@ -44,8 +44,9 @@ class MergeRepair:
         return {"messages": list(self.messages), "commit": self.commit}
 
 
-def _pair_version(repo: AdapterRepo, rev: str, rel: str,
-                  versions: list[AdapterVersion]) -> tuple[AdapterVersion | None, str | None, str | None]:
+def _pair_version(
+    repo: AdapterRepo, rev: str, rel: str, versions: list[AdapterVersion]
+) -> tuple[AdapterVersion | None, str | None, str | None]:
     """The version whose weights and config ``rev`` holds for this adapter (``rev`` ""
     is the index), and the pointer's and config's blob ids."""
     pointer_blob = git_ops.rev_parse(repo.root, f"{rev}:{rel}/{POINTER_NAME}")
@@ -94,16 +95,21 @@ def repair_merge(repo: AdapterRepo, rewritten: dict[str, str] | None = None) -> 
     if not restore:
         return MergeRepair(tuple(messages))
     names = ", ".join(label for _, _, _, label in restore.values())
-    message = (f"adaptvc: after {what}, keep {names} whole (weights and config of one version)\n\n"
-               f"git took the .dvc pointer and adapter_config.json of these adapters from different\n"
-               "versions; every version stays in the manifest.\n")
+    message = (
+        f"adaptvc: after {what}, keep {names} whole (weights and config of one version)\n\n"
+        f"git took the .dvc pointer and adapter_config.json of these adapters from different\n"
+        "versions; every version stays in the manifest.\n"
+    )
     with transaction(repo, "repair", f"{what} ({names})") as txn:
         if txn.head != head:  # HEAD moved since the hook started: judge again next time
             return MergeRepair(tuple(messages))
         paths = _put_back(txn, restore)
         commit = txn.commit(paths, message)
-    messages += [f"{name}: {what} paired one version's weights with another's config; "
-                 f"kept {label} whole (commit {(commit or '')[:10]})" for name, (_, _, _, label) in restore.items()]
+    messages += [
+        f"{name}: {what} paired one version's weights with another's config; "
+        f"kept {label} whole (commit {(commit or '')[:10]})"
+        for name, (_, _, _, label) in restore.items()
+    ]
     return MergeRepair(tuple(messages), commit)
 
 
@@ -179,5 +185,7 @@ def repair_staged_merge(repo: AdapterRepo) -> tuple[str, ...]:
             restore[name] = (keep, kp, kc, unique_ref(keep, versions))
         if restore:
             txn.stage(_put_back(txn, restore))
-    return tuple(f"{name}: the merge paired one version's weights with another's config; "
-                 f"kept {label} whole in this merge commit" for name, (_, _, _, label) in restore.items())
+    return tuple(
+        f"{name}: the merge paired one version's weights with another's config; kept {label} whole in this merge commit"
+        for name, (_, _, _, label) in restore.items()
+    )

@@ -192,8 +192,19 @@ def save_version(
         if at is not None and at.id == md5 and at.config_sha256 == sha256(src.config_bytes):
             log.info("%s: content identical to %s; no version created", adapter, at.ref)
             return replace(at, new=False)
-        version = _plan(repo, adapter, src, md5=md5, size=size, versions=versions, at=at, message=message,
-                        metrics=metrics, parent=parent, base_model=base_model)
+        version = _plan(
+            repo,
+            adapter,
+            src,
+            md5=md5,
+            size=size,
+            versions=versions,
+            at=at,
+            message=message,
+            metrics=metrics,
+            parent=parent,
+            base_model=base_model,
+        )
         txn.label = version.ref
         commit = _write_and_commit(txn, version, src)
     _warn_about_unusual_git_state(repo, version)
@@ -219,8 +230,7 @@ def save_model(
     repo.state_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=repo.state_dir, prefix="live-") as tmp:
         save_adapter(model, tmp, adapter_name=adapter if adapter in peft_names else None)
-        return save_version(repo, adapter, message, source=tmp, metrics=metrics, parent=parent,
-                            base_model=base_model)
+        return save_version(repo, adapter, message, source=tmp, metrics=metrics, parent=parent, base_model=base_model)
 
 
 def _read_source(directory: Path, *, in_place: bool, scratch: Path) -> _Source:
@@ -294,8 +304,12 @@ def _write_and_commit(txn: Transaction, version: AdapterVersion, src: _Source) -
     txn.write_bytes(d / MANIFEST_NAME, appended(d / MANIFEST_NAME, [dumps_record(version)]))
     txn.set_state(version.adapter, state_record(version))
     paths = [f"{rel}/{CONFIG_NAME}", f"{rel}/{POINTER_NAME}", f"{rel}/.gitignore", f"{rel}/{MANIFEST_NAME}"]
-    commit = txn.commit(paths, _commit_message(version), remove=[f"{rel}/{WEIGHTS_NAME}"],
-                        tags=[(version.ref, f"{version.ref}: {version.message}")])
+    commit = txn.commit(
+        paths,
+        _commit_message(version),
+        remove=[f"{rel}/{WEIGHTS_NAME}"],
+        tags=[(version.ref, f"{version.ref}: {version.message}")],
+    )
     assert commit is not None  # the manifest always gains a line
     if version.ref in txn.tags_taken:
         log.warning("tag %s already exists (another branch); %s is addressed by its id", version.ref, version.ref)
@@ -307,12 +321,17 @@ def _warn_about_unusual_git_state(repo: AdapterRepo, version: AdapterVersion) ->
     # During a rebase HEAD is detached, but what is committed there lands on the branch.
     rebasing = any((repo.git_dir / d).exists() for d in ("rebase-merge", "rebase-apply"))
     if not rebasing and git_ops.current_branch(repo.root) is None:
-        log.warning("HEAD is detached: %s is on no branch (only its tag keeps it; `git switch` elsewhere and "
-                    "the branch's manifest will not list it); keep it with: git switch -c BRANCH", version.ref)
+        log.warning(
+            "HEAD is detached: %s is on no branch (only its tag keeps it; `git switch` elsewhere and "
+            "the branch's manifest will not list it); keep it with: git switch -c BRANCH",
+            version.ref,
+        )
     if git_ops.config_get(repo.root, "merge.adaptvc.driver") is None:
-        log.warning("this clone has no adaptvc merge driver (git does not copy .git/config when cloning), so "
-                    "merging a branch that also saved %s will conflict; run `adaptvc init` once in this clone",
-                    version.adapter)
+        log.warning(
+            "this clone has no adaptvc merge driver (git does not copy .git/config when cloning), so "
+            "merging a branch that also saved %s will conflict; run `adaptvc init` once in this clone",
+            version.adapter,
+        )
 
 
 def _convert_bin(src: Path, stage: Path) -> Path:
@@ -321,5 +340,3 @@ def _convert_bin(src: Path, stage: Path) -> Path:
     shutil.copy2(src / CONFIG_NAME, stage / CONFIG_NAME)
     shutil.copy2(src / LEGACY_WEIGHTS_NAME, stage / LEGACY_WEIGHTS_NAME)
     return Path(convert_bin(stage))
-
-

@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from adaptvc.errors import InvalidAdapterError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
@@ -19,11 +20,48 @@ from adaptvc.formats.safetensors_header import read_header
 # Name prefixes of PEFT's adapter parameters (each tuner's ``prefix``) and the other
 # names PEFT saves for adapters: prompt-learning embeddings, shared VeRA matrices.
 ADAPTER_MARKERS = (
-    "lora_", "ia3_", "hada_", "lokr_", "oft_", "boft_", "vera_", "pvera_", "fourierft_", "ln_tuning_",
-    "poly_", "vblora_", "hra_", "bone_", "miss_", "randlora_", "shira_", "c3a_", "road_", "delora_",
-    "adamss_", "beft_", "deft_", "frod_", "glora_", "gralora_", "hira_", "lily_", "osf_", "peanut_",
-    "psoft_", "shadow_", "supertuning_", "tinylora_", "trainable_tokens_", "unilora_", "waveft_",
-    "adaption_", "modules_to_save", "prompt_embeddings", "prefix_task_cols", "prefix_task_rows",
+    "lora_",
+    "ia3_",
+    "hada_",
+    "lokr_",
+    "oft_",
+    "boft_",
+    "vera_",
+    "pvera_",
+    "fourierft_",
+    "ln_tuning_",
+    "poly_",
+    "vblora_",
+    "hra_",
+    "bone_",
+    "miss_",
+    "randlora_",
+    "shira_",
+    "c3a_",
+    "road_",
+    "delora_",
+    "adamss_",
+    "beft_",
+    "deft_",
+    "frod_",
+    "glora_",
+    "gralora_",
+    "hira_",
+    "lily_",
+    "osf_",
+    "peanut_",
+    "psoft_",
+    "shadow_",
+    "supertuning_",
+    "tinylora_",
+    "trainable_tokens_",
+    "unilora_",
+    "waveft_",
+    "adaption_",
+    "modules_to_save",
+    "prompt_embeddings",
+    "prefix_task_cols",
+    "prefix_task_rows",
 )
 _MARKER_RE = re.compile(r"(?:^|\.)(?:" + "|".join(re.escape(m) for m in ADAPTER_MARKERS) + ")")
 
@@ -42,8 +80,11 @@ def pick_source(directory: Path, adapter: str) -> Path:
         InvalidAdapterError: no adapter there, or several and ``adapter`` names none.
     """
     if not directory.is_dir():
-        raise InvalidAdapterError(f"{directory}: no such directory", path=str(directory),
-                                  hint="train first, or point --from at the training output")
+        raise InvalidAdapterError(
+            f"{directory}: no such directory",
+            path=str(directory),
+            hint="train first, or point --from at the training output",
+        )
     if has_adapter_files(directory):
         return directory
     subs = sorted(d for d in directory.iterdir() if d.is_dir() and has_adapter_files(d))
@@ -55,11 +96,13 @@ def pick_source(directory: Path, adapter: str) -> Path:
     if subs:
         raise InvalidAdapterError(
             f"{directory} holds several adapters ({', '.join(d.name for d in subs)}) and none is named {adapter!r}",
-            path=str(directory), hint=f"adaptvc save --adapter {subs[0].name} --from {directory} -m MESSAGE",
+            path=str(directory),
+            hint=f"adaptvc save --adapter {subs[0].name} --from {directory} -m MESSAGE",
         )
     raise InvalidAdapterError(
         f"{directory}: no {CONFIG_NAME} here (nor in a subfolder); not a PEFT adapter directory",
-        path=str(directory), hint="save the adapter with save_pretrained or adaptvc.save_adapter first",
+        path=str(directory),
+        hint="save the adapter with save_pretrained or adaptvc.save_adapter first",
     )
 
 
@@ -100,13 +143,16 @@ def check_weights(weights: Path, config: dict[str, Any]) -> None:
         if all(k.endswith(".base_layer.weight") for k in stray):
             # PEFT's save_embedding_layers="auto" copies the base embedding matrix when an
             # embedding layer is targeted and it cannot tell whether the vocabulary changed.
-            hint = ("these are base embedding matrices that save_pretrained copies when embeddings are targeted: "
-                    "save with save_pretrained(DIR, save_embedding_layers=False) or adaptvc.save(model, ...); "
-                    "if you resized the vocabulary, list the layer in modules_to_save or use trainable_token_indices")
+            hint = (
+                "these are base embedding matrices that save_pretrained copies when embeddings are targeted: "
+                "save with save_pretrained(DIR, save_embedding_layers=False) or adaptvc.save(model, ...); "
+                "if you resized the vocabulary, list the layer in modules_to_save or use trainable_token_indices"
+            )
         raise InvalidAdapterError(
             f"{weights} holds base-model weights ({len(stray)} of {len(header.tensors)} tensors are not adapter "
             f"parameters: {example}); adaptvc versions adapters only, never the base model",
-            path=str(weights), hint=hint,
+            path=str(weights),
+            hint=hint,
         )
 
 
@@ -116,6 +162,7 @@ def weights_file(directory: Path) -> Path:
         if (directory / name).is_file():
             return directory / name
     raise InvalidAdapterError(
-        f"{directory}: no {WEIGHTS_NAME} (or legacy {LEGACY_WEIGHTS_NAME})", path=str(directory),
+        f"{directory}: no {WEIGHTS_NAME} (or legacy {LEGACY_WEIGHTS_NAME})",
+        path=str(directory),
         hint="point at a directory written by save_pretrained / adaptvc.save_adapter",
     )

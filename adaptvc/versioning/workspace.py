@@ -4,9 +4,10 @@ changed since (``status``). Writing into it goes through :mod:`adaptvc.transacti
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from adaptvc.errors import AdaptvcError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
@@ -96,8 +97,9 @@ def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVe
     try:
         at = workspace_version(repo, adapter, versions)
     except AdaptvcError:  # a pointer with conflict markers, or damaged: no version to compare with
-        return AdapterStatus(adapter, CONFLICT if _has_conflict(d / POINTER_NAME) else MODIFIED, None, latest,
-                             ("pointer",))
+        return AdapterStatus(
+            adapter, CONFLICT if _has_conflict(d / POINTER_NAME) else MODIFIED, None, latest, ("pointer",)
+        )
     weights = d / WEIGHTS_NAME
     if not weights.is_file():
         return AdapterStatus(adapter, WEIGHTS_MISSING, at, latest, ("weights",))
@@ -153,7 +155,22 @@ def ensure_gitignore(path: Path) -> bytes | None:
 
 
 __all__ = [
-    "CLEAN", "CONFLICT", "DELETED", "MODIFIED", "NEVER_SAVED", "WEIGHTS_MISSING", "POINTER_NAME", "AdapterStatus",
-    "adapter_status", "committed_missing_files", "config_bytes", "ensure_gitignore", "sha256", "state_record", "workspace_version",
-    "CONFIG_NAME", "LEGACY_WEIGHTS_NAME", "WEIGHTS_NAME",
+    "CLEAN",
+    "CONFLICT",
+    "DELETED",
+    "MODIFIED",
+    "NEVER_SAVED",
+    "WEIGHTS_MISSING",
+    "POINTER_NAME",
+    "AdapterStatus",
+    "adapter_status",
+    "committed_missing_files",
+    "config_bytes",
+    "ensure_gitignore",
+    "sha256",
+    "state_record",
+    "workspace_version",
+    "CONFIG_NAME",
+    "LEGACY_WEIGHTS_NAME",
+    "WEIGHTS_NAME",
 ]
