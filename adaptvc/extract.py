@@ -16,7 +16,7 @@ too instead of re-deriving per-method key rules that change between PEFT release
 What adaptvc adds around it: choosing the adapter (and refusing ambiguity), the
 ``base_model.model.`` prefix for transformers models, de-aliasing and contiguity, the
 config exactly as the oracle writes it but with set-valued fields sorted (so two saves
-give identical bytes), and atomic writes.
+give identical bytes), and atomic writes (:mod:`adaptvc.formats.writer`).
 
 One deliberate difference, on by default: PEFT's ``save_embedding_layers="auto"`` copies
 the *whole* base embedding matrix (``embed_tokens.base_layer.weight``) whenever an
@@ -25,28 +25,23 @@ version), so adaptvc saves only ``lora_embedding_A/B`` unless asked:
 ``save_embedding_layers=True`` after resizing the vocabulary, ``"auto"`` for PEFT's
 own decision (which may query the Hub).
 
-This is the only module of adaptvc's saving path that imports torch and peft.
+This is the only module of adaptvc that imports peft; torch comes with it (and with
+:mod:`adaptvc.formats.writer` when it writes tensors).
 """
 
 from __future__ import annotations
 
-import collections
 import copy
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from adaptvc.errors import AdaptvcError, AdapterNotFoundError, AmbiguousAdapterError, MissingDependencyError
+from adaptvc.errors import AdapterNotFoundError, AdaptvcError, AmbiguousAdapterError, MissingDependencyError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
-from adaptvc.formats.adapter_config import dumps_config
+from adaptvc.formats.writer import write_config, write_state_dict
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-SAFETENSORS_METADATA = {"format": "pt"}  # what PEFT and transformers write; loaders check it
 
 
 # --- which model, which adapter -------------------------------------------------------
@@ -157,30 +152,6 @@ def get_adapter_state_dict(
     return state
 
 
-def prepare_for_safetensors(state: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
-    """Return a copy safetensors can write: shared storage cloned apart, tensors contiguous.
-
-    safetensors refuses tensors that alias one storage (tied adapters) and non-contiguous
-    views. Like PEFT, keep the first name of each shared group as is and clone the rest,
-    in the state dict's own order, so the file is the one PEFT writes.
-    """
-    out = dict(state)
-    groups: dict[Any, list[str]] = collections.defaultdict(list)
-    for key, tensor in out.items():
-        groups[_storage_id(tensor)].append(key)
-    for keys in groups.values():
-        for key in keys[1:]:
-            out[key] = out[key].clone()
-    return {key: (t if t.is_contiguous() else t.contiguous()) for key, t in out.items()}
-
-
-def _storage_id(tensor: "torch.Tensor") -> tuple[Any, int, int]:
-    # Same identity as peft.utils.other.id_tensor_storage (device, start, size); kept
-    # here so converting a legacy .bin does not need peft.
-    storage = tensor.untyped_storage()
-    return tensor.device, storage.data_ptr(), storage.nbytes()
-
-
 # --- config ---------------------------------------------------------------------------
 
 
@@ -210,42 +181,7 @@ def adapter_config_dict(model: Any, adapter_name: str | None = None) -> dict[str
     return out
 
 
-# --- writing --------------------------------------------------------------------------
-
-
-def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    # A crash mid-save must leave the previous file, never half a file that PEFT would
-    # then fail to load. The temporary file sits in a temporary directory next to the
-    # target (same file system, so os.replace is atomic) and has the target's own name,
-    # because torch.save records the file's stem inside the archive.
-    tmpdir = Path(tempfile.mkdtemp(prefix=".adaptvc-tmp-", dir=target.parent))
-    try:
-        tmp = tmpdir / target.name
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-def write_state_dict(state: dict[str, "torch.Tensor"], path: Path, *, safe_serialization: bool = True) -> None:
-    """Write adapter tensors as PEFT does: safetensors with ``{"format": "pt"}``, or torch.save."""
-    if safe_serialization:
-        from safetensors.torch import save_file
-
-        prepared = prepare_for_safetensors(state)
-        _write_atomically(path, lambda p: save_file(prepared, str(p), metadata=dict(SAFETENSORS_METADATA)))
-    else:
-        import torch
-
-        _write_atomically(path, lambda p: torch.save(state, p))
-
-
-def write_config(config: dict[str, Any], path: Path) -> None:
-    """Write ``adapter_config.json`` (PEFT's layout, set-valued fields sorted)."""
-    text = dumps_config(config)
-    _write_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
+# --- saving ---------------------------------------------------------------------------
 
 
 def save_adapter(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from adaptvc.errors import AdaptvcError, InvalidAdapterError, MissingDependencyError, UnsafeFileError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
 from adaptvc.formats.adapter_config import read_config
+from adaptvc.formats.writer import write_state_dict
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -109,8 +110,6 @@ def convert(directory: str | os.PathLike[str], *, keep_bin: bool = False) -> Pat
         >>> convert("adapters/old_run")                             # doctest: +SKIP
         PosixPath('adapters/old_run/adapter_model.safetensors')
     """
-    from adaptvc.extract import write_state_dict
-
     torch = _import_torch()
     directory = Path(directory)
     if not directory.is_dir():
@@ -128,7 +127,7 @@ def convert(directory: str | os.PathLike[str], *, keep_bin: bool = False) -> Pat
     state = load_bin_state_dict(source)
     write_state_dict(state, target, safe_serialization=True)
 
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # imports torch, which is loaded by now anyway
 
     written = load_file(str(target))
     same = written.keys() == state.keys() and all(

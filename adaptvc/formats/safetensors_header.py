@@ -65,13 +65,6 @@ class SafetensorsHeader:
     def parameter_count(self) -> int:
         return sum(t.numel for t in self.tensors.values())
 
-    def dtype_counts(self) -> dict[str, int]:
-        """Number of tensors per dtype, sorted by dtype name."""
-        counts: dict[str, int] = {}
-        for t in self.tensors.values():
-            counts[t.dtype] = counts.get(t.dtype, 0) + 1
-        return dict(sorted(counts.items()))
-
 
 def _bad(path: Path, problem: str) -> InvalidAdapterError:
     return InvalidAdapterError(f"{path}: {problem}", path=str(path))

@@ -1,0 +1,85 @@
+"""Writing adapter files exactly as PEFT writes them, atomically.
+
+``adapter_model.safetensors`` (metadata ``{"format": "pt"}``, shared storage cloned
+apart, tensors contiguous), the legacy ``adapter_model.bin`` (``torch.save``, only when
+asked) and ``adapter_config.json`` (:func:`~adaptvc.formats.adapter_config.dumps_config`).
+Used by :mod:`adaptvc.extract` (live models) and :mod:`adaptvc.formats.legacy_bin`
+(converting a ``.bin``). torch and safetensors' torch bindings are imported only when
+tensors are written.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adaptvc.formats.adapter_config import dumps_config
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+SAFETENSORS_METADATA = {"format": "pt"}  # what PEFT and transformers write; loaders check it
+
+
+def prepare_for_safetensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return a copy safetensors can write: shared storage cloned apart, tensors contiguous.
+
+    safetensors refuses tensors that alias one storage (tied adapters) and non-contiguous
+    views. Like PEFT, keep the first name of each shared group as is and clone the rest,
+    in the state dict's own order, so the file is the one PEFT writes.
+    """
+    out = dict(state)
+    groups: dict[Any, list[str]] = collections.defaultdict(list)
+    for key, tensor in out.items():
+        groups[_storage_id(tensor)].append(key)
+    for keys in groups.values():
+        for key in keys[1:]:
+            out[key] = out[key].clone()
+    return {key: (t if t.is_contiguous() else t.contiguous()) for key, t in out.items()}
+
+
+def _storage_id(tensor: torch.Tensor) -> tuple[Any, int, int]:
+    # Same identity as peft.utils.other.id_tensor_storage (device, start, size); kept
+    # here so converting a legacy .bin does not need peft.
+    storage = tensor.untyped_storage()
+    return tensor.device, storage.data_ptr(), storage.nbytes()
+
+
+def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    # A crash mid-save must leave the previous file, never half a file that PEFT would
+    # then fail to load. The temporary file sits in a temporary directory next to the
+    # target (same file system, so os.replace is atomic) and has the target's own name,
+    # because torch.save records the file's stem inside the archive.
+    tmpdir = Path(tempfile.mkdtemp(prefix=".adaptvc-tmp-", dir=target.parent))
+    try:
+        tmp = tmpdir / target.name
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def write_state_dict(state: dict[str, torch.Tensor], path: Path, *, safe_serialization: bool = True) -> None:
+    """Write adapter tensors as PEFT does: safetensors with ``{"format": "pt"}``, or torch.save."""
+    if safe_serialization:
+        from safetensors.torch import save_file  # imports torch: only when tensors are written
+
+        prepared = prepare_for_safetensors(state)
+        _write_atomically(path, lambda p: save_file(prepared, str(p), metadata=dict(SAFETENSORS_METADATA)))
+    else:
+        import torch  # heavy: only for the legacy format, on request
+
+        _write_atomically(path, lambda p: torch.save(state, p))
+
+
+def write_config(config: dict[str, Any], path: Path) -> None:
+    """Write ``adapter_config.json`` (PEFT's layout, set-valued fields sorted)."""
+    text = dumps_config(config)
+    _write_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
