@@ -17,14 +17,23 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import Callable, Iterator, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 from adaptvc.adapter_diff.config_diff import check_base_models, config_changes
 from adaptvc.adapter_diff.elementwise import compare_tensors, norm_of
-from adaptvc.adapter_diff.lora_modules import LoraModule, split_adapter
+from adaptvc.adapter_diff.lora_modules import AdapterLayout, LoraModule, split_adapter
 from adaptvc.adapter_diff.lowrank import Buffers, LowRankUpdate, compare, squared_norm
 from adaptvc.adapter_diff.result import (
-    DiffResult, DiffSummary, ModuleDiff, OneSided, ShapeChange, TensorDiff, relative_change,
+    BaseModelCheck,
+    DiffResult,
+    DiffSummary,
+    ModuleDiff,
+    OneSided,
+    ShapeChange,
+    TensorDiff,
+    relative_change,
 )
 from adaptvc.adapter_diff.sources import AdapterSource
 from adaptvc.formats.safetensors_reader import SafetensorsReader
@@ -128,120 +137,159 @@ def diff_sources(
             "DoRA: the effective weight m·(W+ΔW)/‖W+ΔW‖ needs the base weight W; modules compare the "
             "LoRA update ΔW, and the magnitude vectors are compared elementwise under tensors"
         )
-
     with SafetensorsReader(a.weights) as ra, SafetensorsReader(b.weights) as rb:
         la = split_adapter(ra.tensors, a.config, source=a.label)
         lb = split_adapter(rb.tensors, b.config, source=b.label)
-
-        # --- LoRA modules, in the first file's order (sequential reads of the mapping) ---
-        buffers = Buffers()
-        modules: list[ModuleDiff] = []
-        reshaped: list[ShapeChange] = []
-        removed: list[OneSided] = []
-        added: list[OneSided] = []
-        total_a2 = total_b2 = total_d2 = total_inner = 0.0
-        order = sorted(la.modules.values(), key=lambda m: m.a.begin)
-        pairs = [(ma, lb.modules.get(ma.name)) for ma in order]
-        done = 0
-        total_steps = len(la.modules) + len(set(lb.modules) - set(la.modules))
-
-        def work(pair: tuple[LoraModule, LoraModule | None], buffers: Buffers) -> object:
-            ma, mb = pair
-            if mb is None:
-                return _module_norm(ra, ma, buffers, "a")
-            if mb.shape != ma.shape:
-                return _module_norm(ra, ma, buffers, "a"), _module_norm(rb, mb, buffers, "b")
-            ua = _read_update(ra, ma, buffers, "a")
-            ub = _read_update(rb, mb, buffers, "b")
-            st = compare(ua, ub, buffers=buffers)
-            del ua, ub
-            ra.release_after(RELEASE_BYTES)
-            rb.release_after(RELEASE_BYTES)
-            return st
-
-        results = _in_order(work, pairs, _workers())
-        try:
-            for (ma, mb), res in zip(pairs, results):
-                if mb is None:
-                    n = res
-                    removed.append(OneSided(ma.name, ma.shape, n))
-                    total_a2 += n * n
-                    total_d2 += n * n
-                elif mb.shape != ma.shape:
-                    na, nb = res
-                    reshaped.append(ShapeChange(ma.name, ma.shape, mb.shape, na, nb))
-                    total_a2 += na * na
-                    total_b2 += nb * nb
-                    total_d2 += na * na + nb * nb
-                else:
-                    st = res
-                    modules.append(ModuleDiff(
-                        module=ma.name, norm_a=st.norm_a, norm_b=st.norm_b, delta_norm=st.delta_norm,
-                        relative=st.relative, cosine=st.cosine, kind=ma.kind, shape=ma.shape,
-                        rank_a=ma.rank, rank_b=mb.rank, scale_a=ma.scale, scale_b=mb.scale, inner=st.inner,
-                    ))
-                    total_a2 += st.norm_a ** 2
-                    total_b2 += st.norm_b ** 2
-                    total_d2 += st.delta_norm ** 2
-                    total_inner += st.inner
-                done += 1
-                if progress:
-                    progress(done, total_steps)
-        finally:
-            results.close()  # joins the worker threads before the files are closed
-        for mb in sorted(lb.modules.values(), key=lambda m: m.a.begin):
-            if mb.name in la.modules:
-                continue
-            n = _module_norm(rb, mb, buffers, "b")
-            added.append(OneSided(mb.name, mb.shape, n))
-            total_b2 += n * n
-            total_d2 += n * n
-            done += 1
-            if progress:
-                progress(done, total_steps)
-
-        # --- everything else, elementwise -------------------------------------------------
-        tensors: list[TensorDiff] = []
-        t_removed: list[OneSided] = []
-        t_added: list[OneSided] = []
-        t_reshaped: list[ShapeChange] = []
-        for name, ia in sorted(la.others.items(), key=lambda kv: kv[1].begin):
-            ib = lb.others.get(name)
-            if ib is None:
-                t_removed.append(OneSided(name, ia.shape, norm_of(ra, ia.name)))
-            elif ib.shape != ia.shape:
-                t_reshaped.append(ShapeChange(name, ia.shape, ib.shape, norm_of(ra, ia.name), norm_of(rb, ib.name)))
-            else:
-                es = compare_tensors(ra, ia.name, rb, ib.name)
-                tensors.append(TensorDiff(
-                    tensor=name, shape=ia.shape, dtype_a=ia.dtype, dtype_b=ib.dtype, norm_a=es.norm_a,
-                    norm_b=es.norm_b, delta_norm=es.delta_norm, max_abs_diff=es.max_abs_diff,
-                    relative=relative_change(es.delta_norm, es.norm_a),
-                ))
-        for name, ib in sorted(lb.others.items(), key=lambda kv: kv[1].begin):
-            if name not in la.others:
-                t_added.append(OneSided(name, ib.shape, norm_of(rb, ib.name)))
-
-    norm_a, norm_b = math.sqrt(total_a2), math.sqrt(total_b2)
-    summary = DiffSummary(
-        modules_compared=len(modules),
-        modules_changed=sum(1 for m in modules if m.delta_norm > 0),
-        modules_added=tuple(added),
-        modules_removed=tuple(removed),
-        modules_reshaped=tuple(reshaped),
-        tensors_compared=len(tensors),
-        tensors_changed=sum(1 for t in tensors if t.delta_norm > 0 or t.dtype_a != t.dtype_b),
-        tensors_added=tuple(t_added),
-        tensors_removed=tuple(t_removed),
-        tensors_reshaped=tuple(t_reshaped),
-        norm_a=norm_a,
-        norm_b=norm_b,
-        delta_norm=math.sqrt(total_d2),
-        relative=relative_change(math.sqrt(total_d2), norm_a),
-        cosine=(max(-1.0, min(1.0, total_inner / (norm_a * norm_b))) if norm_a > 0 and norm_b > 0 else None),
-        base_model=base_check,
-    )
+        modules = _walk_modules(ra, rb, la, lb, progress)
+        tensors = _walk_others(ra, rb, la, lb)
     return DiffResult(
         a=a.label, b=b.label, origin_a=a.origin, origin_b=b.origin, config=config,
-        modules=tuple(modules), tensors=tuple(tensors), summary=summary, notes=tuple(notes),
+        modules=tuple(modules.modules), tensors=tuple(tensors.tensors),
+        summary=_summary(modules, tensors, base_check), notes=tuple(notes),
+    )
+
+
+class _ModuleTally:
+    """The LoRA modules' side of a diff: per-module results, modules only one side has or
+    whose shapes differ, and running totals over the whole adapter (squared norms of
+    ``ΔW_a``, ``ΔW_b``, of their difference, and their inner product)."""
+
+    __slots__ = ("modules", "removed", "added", "reshaped", "a2", "b2", "d2", "inner", "done", "steps", "progress")
+
+    def __init__(self, steps: int, progress: Progress | None) -> None:
+        self.modules: list[ModuleDiff] = []
+        self.removed: list[OneSided] = []
+        self.added: list[OneSided] = []
+        self.reshaped: list[ShapeChange] = []
+        self.a2 = self.b2 = self.d2 = self.inner = 0.0
+        self.done, self.steps, self.progress = 0, steps, progress
+
+    def record(self, ma: LoraModule, mb: LoraModule | None, result: Any) -> None:
+        """``result`` is what :func:`_compare_pair` returned for ``(ma, mb)``."""
+        if mb is None:
+            n = result
+            self.removed.append(OneSided(ma.name, ma.shape, n))
+            self.a2 += n * n
+            self.d2 += n * n
+        elif mb.shape != ma.shape:
+            na, nb = result
+            self.reshaped.append(ShapeChange(ma.name, ma.shape, mb.shape, na, nb))
+            self.a2 += na * na
+            self.b2 += nb * nb
+            self.d2 += na * na + nb * nb
+        else:
+            st = result
+            self.modules.append(ModuleDiff(
+                module=ma.name, norm_a=st.norm_a, norm_b=st.norm_b, delta_norm=st.delta_norm,
+                relative=st.relative, cosine=st.cosine, kind=ma.kind, shape=ma.shape,
+                rank_a=ma.rank, rank_b=mb.rank, scale_a=ma.scale, scale_b=mb.scale, inner=st.inner,
+            ))
+            self.a2 += st.norm_a ** 2
+            self.b2 += st.norm_b ** 2
+            self.d2 += st.delta_norm ** 2
+            self.inner += st.inner
+        self._step()
+
+    def record_added(self, mb: LoraModule, n: float) -> None:
+        self.added.append(OneSided(mb.name, mb.shape, n))
+        self.b2 += n * n
+        self.d2 += n * n
+        self._step()
+
+    def _step(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.steps)
+
+
+def _compare_pair(ra: SafetensorsReader, rb: SafetensorsReader, pair: tuple[LoraModule, LoraModule | None],
+                  buffers: Buffers) -> Any:
+    """One module of ``a`` against its namesake in ``b`` (run on a worker thread): the
+    :class:`PairStats`, or ``‖ΔW_a‖`` when ``b`` lacks it, or both norms when the shapes differ."""
+    ma, mb = pair
+    if mb is None:
+        return _module_norm(ra, ma, buffers, "a")
+    if mb.shape != ma.shape:
+        return _module_norm(ra, ma, buffers, "a"), _module_norm(rb, mb, buffers, "b")
+    ua = _read_update(ra, ma, buffers, "a")
+    ub = _read_update(rb, mb, buffers, "b")
+    st = compare(ua, ub, buffers=buffers)
+    del ua, ub
+    ra.release_after(RELEASE_BYTES)
+    rb.release_after(RELEASE_BYTES)
+    return st
+
+
+def _walk_modules(ra: SafetensorsReader, rb: SafetensorsReader, la: AdapterLayout, lb: AdapterLayout,
+                  progress: Progress | None) -> _ModuleTally:
+    """Every LoRA module: ``a``'s in its file order (sequential reads of the mapping), on
+    worker threads, results taken in order; then those only ``b`` has."""
+    tally = _ModuleTally(len(la.modules) + len(set(lb.modules) - set(la.modules)), progress)
+    order = sorted(la.modules.values(), key=lambda m: m.a.begin)
+    pairs = [(ma, lb.modules.get(ma.name)) for ma in order]
+    results = _in_order(partial(_compare_pair, ra, rb), pairs, _workers())
+    try:
+        for (ma, mb), res in zip(pairs, results, strict=True):
+            tally.record(ma, mb, res)
+    finally:
+        results.close()  # joins the worker threads before the files are closed
+    buffers = Buffers()
+    for mb in sorted(lb.modules.values(), key=lambda m: m.a.begin):
+        if mb.name not in la.modules:
+            tally.record_added(mb, _module_norm(rb, mb, buffers, "b"))
+    return tally
+
+
+class _TensorTally:
+    """The other tensors' side of a diff (compared elementwise)."""
+
+    __slots__ = ("tensors", "removed", "added", "reshaped")
+
+    def __init__(self) -> None:
+        self.tensors: list[TensorDiff] = []
+        self.removed: list[OneSided] = []
+        self.added: list[OneSided] = []
+        self.reshaped: list[ShapeChange] = []
+
+
+def _walk_others(ra: SafetensorsReader, rb: SafetensorsReader, la: AdapterLayout, lb: AdapterLayout) -> _TensorTally:
+    tally = _TensorTally()
+    for name, ia in sorted(la.others.items(), key=lambda kv: kv[1].begin):
+        ib = lb.others.get(name)
+        if ib is None:
+            tally.removed.append(OneSided(name, ia.shape, norm_of(ra, ia.name)))
+        elif ib.shape != ia.shape:
+            tally.reshaped.append(ShapeChange(name, ia.shape, ib.shape, norm_of(ra, ia.name), norm_of(rb, ib.name)))
+        else:
+            es = compare_tensors(ra, ia.name, rb, ib.name)
+            tally.tensors.append(TensorDiff(
+                tensor=name, shape=ia.shape, dtype_a=ia.dtype, dtype_b=ib.dtype, norm_a=es.norm_a,
+                norm_b=es.norm_b, delta_norm=es.delta_norm, max_abs_diff=es.max_abs_diff,
+                relative=relative_change(es.delta_norm, es.norm_a),
+            ))
+    for name, ib in sorted(lb.others.items(), key=lambda kv: kv[1].begin):
+        if name not in la.others:
+            tally.added.append(OneSided(name, ib.shape, norm_of(rb, ib.name)))
+    return tally
+
+
+def _summary(m: _ModuleTally, t: _TensorTally, base_check: BaseModelCheck) -> DiffSummary:
+    norm_a, norm_b, delta = math.sqrt(m.a2), math.sqrt(m.b2), math.sqrt(m.d2)
+    return DiffSummary(
+        modules_compared=len(m.modules),
+        modules_changed=sum(1 for x in m.modules if x.delta_norm > 0),
+        modules_added=tuple(m.added),
+        modules_removed=tuple(m.removed),
+        modules_reshaped=tuple(m.reshaped),
+        tensors_compared=len(t.tensors),
+        tensors_changed=sum(1 for x in t.tensors if x.delta_norm > 0 or x.dtype_a != x.dtype_b),
+        tensors_added=tuple(t.added),
+        tensors_removed=tuple(t.removed),
+        tensors_reshaped=tuple(t.reshaped),
+        norm_a=norm_a,
+        norm_b=norm_b,
+        delta_norm=delta,
+        relative=relative_change(delta, norm_a),
+        cosine=(max(-1.0, min(1.0, m.inner / (norm_a * norm_b))) if norm_a > 0 and norm_b > 0 else None),
+        base_model=base_check,
     )

@@ -37,6 +37,7 @@ same fallback.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 
@@ -161,58 +162,77 @@ def compare(a: LowRankUpdate, b: LowRankUpdate, *, buffers: Buffers | None = Non
     """
     if a.shape != b.shape:
         raise ValueError(f"updates of different shapes: {a.shape} vs {b.shape}")
-    sa, sb = float(a.scale), float(b.scale)
     if a.rank == b.rank:
-        la, lb, ra, rb = a.left, b.left, a.right, b.right
-        buffers = buffers or Buffers()
-        d_left = buffers.get("d_left", lb.shape)
-        if sa == sb:  # the usual case: one rounding fewer, no temporary
-            np.subtract(lb, la, out=d_left)
-            d_left *= sb
-        else:
-            np.multiply(lb, sb, out=d_left)
-            d_left -= np.multiply(la, sa, out=buffers.get("scaled", la.shape))
-        d_right = np.subtract(rb, ra, out=buffers.get("d_right", rb.shape))
-        # Six thin products with r×r results (four of them symmetric): the differences
-        # against a's left and b's right factor. Both norms follow from the same Grams,
-        # since s_b·L_b = dL + s_a·L_a and R_a = R_b − dR; where that sum cancels (one
-        # update much smaller than the other) the norm is taken from its own factors.
-        gl_aa, gl_dd, gl_da = _dot(la.T, la), _dot(d_left.T, d_left), _dot(d_left.T, la)
-        gr_bb, gr_dd, gr_bd = _dot(rb, rb.T), _dot(d_right, d_right.T), _dot(rb, d_right.T)
-        # ‖dL·R_b + s_a·L_a·dR‖² = ‖dL·R_b‖² + s_a²‖L_a·dR‖² + 2·s_a⟨dL·R_b, L_a·dR⟩
-        t1 = _sum_product(gl_dd, gr_bb)
-        w = _sum_product(gl_aa, gr_dd)  # ‖L_a·dR‖²
-        t2 = sa * sa * w
-        d2 = t1 + t2 + 2.0 * sa * _sum_product(gl_da, gr_bd)
-        if d2 < CANCELLATION * (t1 + t2) and t1 + t2 > 0:
-            delta = _qr_norm(np.concatenate([d_left, sa * la], axis=1), np.concatenate([rb, d_right], axis=0))
-        else:
-            delta = math.sqrt(max(d2, 0.0))
-        y = _sum_product(gl_aa, gr_bb)  # ‖L_a·R_b‖²
-        # ‖s_b·L_b·R_b‖² = ‖dL·R_b‖² + 2·s_a⟨dL·R_b, L_a·R_b⟩ + s_a²‖L_a·R_b‖²
-        nb2 = t1 + 2.0 * sa * _sum_product(gl_da, gr_bb) + sa * sa * y
-        if nb2 < CANCELLATION * (t1 + sa * sa * y):  # b's update is tiny next to a's (e.g. B = 0)
-            nb2 = sb * sb * _sum_product(lb.T @ lb, gr_bb)
-        # ‖s_a·L_a·R_a‖² = s_a²(‖L_a·R_b‖² − 2⟨L_a·R_b, L_a·dR⟩ + ‖L_a·dR‖²)
-        na2 = sa * sa * (y - 2.0 * _sum_product(gl_aa, gr_bd) + w)
-        if na2 < CANCELLATION * sa * sa * (y + w):  # a's update is tiny next to b's
-            na2 = sa * sa * _sum_product(gl_aa, ra @ ra.T)
-        # ⟨a, b⟩ = (‖a‖² + ‖b‖² − ‖b − a‖²)/2: same absolute accuracy (ε·‖ΔW‖²) as its own
-        # Gram product, two products fewer.
-        inner = 0.5 * (na2 + nb2 - delta * delta)
+        na2, nb2, delta, inner = _compare_same_rank(a, b, buffers or Buffers())
     else:
-        na2 = squared_norm(a)
-        nb2 = squared_norm(b)
-        inner = sa * sb * _sum_product(a.left.T @ b.left, a.right @ b.right.T)
-        d2 = na2 + nb2 - 2.0 * inner
-        if d2 < CANCELLATION * (na2 + nb2) and na2 + nb2 > 0:
-            delta = _qr_norm(np.concatenate([sb * b.left, -sa * a.left], axis=1),
-                             np.concatenate([b.right, a.right], axis=0))
-        else:
-            delta = math.sqrt(max(d2, 0.0))
+        na2, nb2, delta, inner = _compare_other_rank(a, b)
     return PairStats(
         norm_a=math.sqrt(max(na2, 0.0)),
         norm_b=math.sqrt(max(nb2, 0.0)),
         delta_norm=delta,
         inner=inner,
     )
+
+
+def _difference_factors(a: LowRankUpdate, b: LowRankUpdate, buffers: Buffers) -> tuple[np.ndarray, np.ndarray]:
+    """``(dL, dR) = (s_b·L_b − s_a·L_a, R_b − R_a)``, elementwise from the stored values."""
+    sa, sb = float(a.scale), float(b.scale)
+    la, lb = a.left, b.left
+    d_left = buffers.get("d_left", lb.shape)
+    if sa == sb:  # the usual case: one rounding fewer, no temporary
+        np.subtract(lb, la, out=d_left)
+        d_left *= sb
+    else:
+        np.multiply(lb, sb, out=d_left)
+        d_left -= np.multiply(la, sa, out=buffers.get("scaled", la.shape))
+    d_right = np.subtract(b.right, a.right, out=buffers.get("d_right", b.right.shape))
+    return d_left, d_right
+
+
+def _compare_same_rank(a: LowRankUpdate, b: LowRankUpdate, buffers: Buffers) -> tuple[float, float, float, float]:
+    """``(‖ΔW_a‖², ‖ΔW_b‖², ‖ΔW_b − ΔW_a‖, ⟨ΔW_a, ΔW_b⟩)`` through the factored difference."""
+    sa, sb = float(a.scale), float(b.scale)
+    la, lb, ra, rb = a.left, b.left, a.right, b.right
+    d_left, d_right = _difference_factors(a, b, buffers)
+    # Six thin products with r×r results (four of them symmetric): the differences
+    # against a's left and b's right factor. Both norms follow from the same Grams,
+    # since s_b·L_b = dL + s_a·L_a and R_a = R_b − dR; where that sum cancels (one
+    # update much smaller than the other) the norm is taken from its own factors.
+    gl_aa, gl_dd, gl_da = _dot(la.T, la), _dot(d_left.T, d_left), _dot(d_left.T, la)
+    gr_bb, gr_dd, gr_bd = _dot(rb, rb.T), _dot(d_right, d_right.T), _dot(rb, d_right.T)
+    # ‖dL·R_b + s_a·L_a·dR‖² = ‖dL·R_b‖² + s_a²‖L_a·dR‖² + 2·s_a⟨dL·R_b, L_a·dR⟩
+    t1 = _sum_product(gl_dd, gr_bb)
+    w = _sum_product(gl_aa, gr_dd)  # ‖L_a·dR‖²
+    t2 = sa * sa * w
+    d2 = t1 + t2 + 2.0 * sa * _sum_product(gl_da, gr_bd)
+    if d2 < CANCELLATION * (t1 + t2) and t1 + t2 > 0:
+        delta = _qr_norm(np.concatenate([d_left, sa * la], axis=1), np.concatenate([rb, d_right], axis=0))
+    else:
+        delta = math.sqrt(max(d2, 0.0))
+    y = _sum_product(gl_aa, gr_bb)  # ‖L_a·R_b‖²
+    # ‖s_b·L_b·R_b‖² = ‖dL·R_b‖² + 2·s_a⟨dL·R_b, L_a·R_b⟩ + s_a²‖L_a·R_b‖²
+    nb2 = t1 + 2.0 * sa * _sum_product(gl_da, gr_bb) + sa * sa * y
+    if nb2 < CANCELLATION * (t1 + sa * sa * y):  # b's update is tiny next to a's (e.g. B = 0)
+        nb2 = sb * sb * _sum_product(lb.T @ lb, gr_bb)
+    # ‖s_a·L_a·R_a‖² = s_a²(‖L_a·R_b‖² − 2⟨L_a·R_b, L_a·dR⟩ + ‖L_a·dR‖²)
+    na2 = sa * sa * (y - 2.0 * _sum_product(gl_aa, gr_bd) + w)
+    if na2 < CANCELLATION * sa * sa * (y + w):  # a's update is tiny next to b's
+        na2 = sa * sa * _sum_product(gl_aa, ra @ ra.T)
+    # ⟨a, b⟩ = (‖a‖² + ‖b‖² − ‖b − a‖²)/2: same absolute accuracy (ε·‖ΔW‖²) as its own
+    # Gram product, two products fewer.
+    return na2, nb2, delta, 0.5 * (na2 + nb2 - delta * delta)
+
+
+def _compare_other_rank(a: LowRankUpdate, b: LowRankUpdate) -> tuple[float, float, float, float]:
+    """As :func:`_compare_same_rank`, from the plain expansion (ranks differ), QR where it cancels."""
+    sa, sb = float(a.scale), float(b.scale)
+    na2 = squared_norm(a)
+    nb2 = squared_norm(b)
+    inner = sa * sb * _sum_product(a.left.T @ b.left, a.right @ b.right.T)
+    d2 = na2 + nb2 - 2.0 * inner
+    if d2 < CANCELLATION * (na2 + nb2) and na2 + nb2 > 0:
+        delta = _qr_norm(np.concatenate([sb * b.left, -sa * a.left], axis=1),
+                         np.concatenate([b.right, a.right], axis=0))
+    else:
+        delta = math.sqrt(max(d2, 0.0))
+    return na2, nb2, delta, inner

@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adaptvc.adapter_diff.result import layer_and_type
+import numpy as np
+
 from adaptvc.errors import MissingDependencyError
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - result imports this module (DiffResult.plot)
     from adaptvc.adapter_diff.result import DiffResult
 
 NO_LAYER = "other"
+_LAYER_INDEX = re.compile(r"\.(\d+)\.")
+
+
+def layer_and_type(module: str) -> tuple[int | None, str]:
+    """``model.layers.12.self_attn.q_proj`` → ``(12, "q_proj")``; no index → ``(None, name)``."""
+    m = _LAYER_INDEX.search(f".{module}.")
+    return (int(m.group(1)) if m else None), module.rsplit(".", 1)[-1]
 
 
 def _import_pyplot():
@@ -65,7 +74,6 @@ def plot_heatmap(result: "DiffResult", path: str | os.PathLike[str]) -> Path:
         MissingDependencyError: matplotlib is not installed.
     """
     plt = _import_pyplot()
-    import numpy as np
 
     rows, cols, values = heatmap_grid(result)
     out = Path(path)

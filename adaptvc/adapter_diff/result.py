@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from adaptvc.adapter_diff.plot import plot_heatmap
 
 
 def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _rel(delta: float, base: float) -> float:
+def relative_change(delta: float, base: float) -> float:
+    """``delta / base``; ``inf`` when ``base`` is 0 and ``delta`` is not (0 when both are)."""
     if base > 0:
         return delta / base
     return math.inf if delta > 0 else 0.0
@@ -238,19 +240,4 @@ class DiffResult:
         Raises:
             MissingDependencyError: matplotlib is not installed (``pip install 'adaptvc[plot]'``).
         """
-        from adaptvc.adapter_diff.plot import plot_heatmap
-
         return plot_heatmap(self, path)
-
-
-_LAYER_INDEX = re.compile(r"\.(\d+)\.")
-
-
-def layer_and_type(module: str) -> tuple[int | None, str]:
-    """``model.layers.12.self_attn.q_proj`` → ``(12, "q_proj")``; no index → ``(None, name)``."""
-    m = _LAYER_INDEX.search(f".{module}.")
-    return (int(m.group(1)) if m else None), module.rsplit(".", 1)[-1]
-
-
-def relative_change(delta: float, base: float) -> float:
-    return _rel(delta, base)

@@ -13,9 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adaptvc.base_model import base_model_dict
 from adaptvc.errors import InvalidAdapterError, InvalidRefError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
 from adaptvc.formats.adapter_dir import open_adapter_dir
+
+# The repository model (adaptvc.repo, .refs, .storage.fetch) is imported only when a side
+# is a saved version or the workspace: `adaptvc diff DIR_A DIR_B` would otherwise pay
+# ~15 ms for modules it never uses (python -X importtime; docs/benchmarks.md).
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,6 @@ def directory_source(path: str | os.PathLike[str], *, label: str | None = None) 
         )
     # The same link `save` records: with a fingerprint when the base model is on disk, so
     # a workspace or a plain directory is checked as strictly as a saved version.
-    from adaptvc.base_model import base_model_dict
-
     return AdapterSource(label=label or str(path), directory=directory, weights=weights, config=config,
                          base_model=base_model_dict(config), origin=str(directory))
 
@@ -101,7 +104,7 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
     ``.git/adaptvc/``); the cache object is read-only and memory-mapped like any file.
     Objects missing locally are fetched from the DVC remote when one is configured.
     """
-    from adaptvc.refs import resolve_version
+    from adaptvc.refs import resolve_version  # lazily: see the note at the top
     from adaptvc.repo import AdapterRepo
     from adaptvc.storage.fetch import ensure_versions
 
@@ -135,7 +138,7 @@ def workspace_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> Adapter
             f"{text} is a directory; give the second adapter to compare it with",
             hint=f"adaptvc diff {text} OTHER_DIRECTORY_OR_REF",
         )
-    from adaptvc.refs import parse_ref
+    from adaptvc.refs import parse_ref  # lazily: see the note at the top
     from adaptvc.repo import AdapterRepo
 
     name = parse_ref(text).adapter
