@@ -137,6 +137,31 @@ def _peft_summary(config: dict[str, Any], weights: Path) -> PeftSummary:
 
 
 @dataclass(frozen=True)
+class _Request:
+    """What the caller asked to save, checked."""
+
+    adapter: str
+    message: str
+    metrics: dict[str, Any]
+    parent: str | None
+    base_model: str | None
+
+    @classmethod
+    def checked(
+        cls,
+        adapter: str,
+        message: str,
+        metrics: Mapping[str, Any] | None,
+        parent: str | None,
+        base_model: str | None,
+    ) -> _Request:
+        validate_name(adapter)
+        if not message or not message.strip():
+            raise InvalidAdapterError("a version needs a message", hint='adaptvc save --adapter NAME -m "what changed"')
+        return cls(adapter, message.strip(), check_metrics(metrics), parent, base_model)
+
+
+@dataclass(frozen=True)
 class _Source:
     """The adapter files a save versions, read and validated (nothing written yet)."""
 
@@ -178,10 +203,7 @@ def save_version(
         LockTimeoutError: another adaptvc process kept the lock.
         GitError: git refused (e.g. no identity); nothing was changed.
     """
-    validate_name(adapter)
-    if not message or not message.strip():
-        raise InvalidAdapterError("a version needs a message", hint='adaptvc save --adapter NAME -m "what changed"')
-    metrics = check_metrics(metrics)
+    request = _Request.checked(adapter, message, metrics, parent, base_model)
     target = repo.adapter_dir(adapter)
     directory = validate.pick_source(Path(source) if source is not None else target, adapter)
     with transaction(repo, "save", adapter) as txn:
@@ -192,19 +214,7 @@ def save_version(
         if at is not None and at.id == md5 and at.config_sha256 == sha256(src.config_bytes):
             log.info("%s: content identical to %s; no version created", adapter, at.ref)
             return replace(at, new=False)
-        version = _plan(
-            repo,
-            adapter,
-            src,
-            md5=md5,
-            size=size,
-            versions=versions,
-            at=at,
-            message=message,
-            metrics=metrics,
-            parent=parent,
-            base_model=base_model,
-        )
+        version = _plan(repo, request, src, md5=md5, size=size, versions=versions, at=at)
         txn.label = version.ref
         commit = _write_and_commit(txn, version, src)
     _warn_about_unusual_git_state(repo, version)
@@ -246,39 +256,35 @@ def _read_source(directory: Path, *, in_place: bool, scratch: Path) -> _Source:
 
 def _plan(
     repo: AdapterRepo,
-    adapter: str,
+    request: _Request,
     src: _Source,
     *,
     md5: str,
     size: int,
     versions: list[AdapterVersion],
     at: AdapterVersion | None,
-    message: str,
-    metrics: dict[str, Any],
-    parent: str | None,
-    base_model: str | None,
 ) -> AdapterVersion:
     """The new version's record: number, parents, base-model link, summary."""
-    if parent:
-        parents: tuple[ParentLink, ...] = (resolve_version(repo, parent, with_commit=False).link(),)
+    if request.parent:
+        parents: tuple[ParentLink, ...] = (resolve_version(repo, request.parent, with_commit=False).link(),)
     else:
         base = at or newest(versions)
         parents = (base.link(),) if base else ()
     return AdapterVersion(
-        adapter=adapter,
-        version=_next_number(repo, adapter, versions),
+        adapter=request.adapter,
+        version=_next_number(repo, request.adapter, versions),
         id=md5,
         size=size,
-        message=message.strip(),
+        message=request.message,
         author=git_ops.author_ident(repo.root),
         created_at=_now(),
         parents=parents,
-        base_model=base_model_link(src.config, override=base_model, root=Path.cwd()),
+        base_model=base_model_link(src.config, override=request.base_model, root=Path.cwd()),
         peft=_peft_summary(src.config, src.weights),
-        metrics=metrics,
+        metrics=request.metrics,
         config_sha256=sha256(src.config_bytes),
         config_blob=git_ops.hash_object(repo.root, src.config_bytes),
-        directory=repo.adapter_rel(adapter),
+        directory=repo.adapter_rel(request.adapter),
     )
 
 
