@@ -28,6 +28,11 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from adaptvc.extract import save_adapter
+from adaptvc.refs import parse_ref
+from adaptvc.repo import AdapterRepo
+from adaptvc.versioning.save import save_version
+
 logger = logging.getLogger(__name__)
 
 # Logged values that describe the run's speed, not the adapter: kept out of the manifest.
@@ -75,9 +80,7 @@ class AdaptvcCallback(TrainerCallback):
     ) -> None:
         if every not in DEFAULT_TEMPLATES:
             raise ValueError(f"every must be 'epoch' or 'save', not {every!r}")
-        from adaptvc.refs import parse_ref  # validates the name early, before hours of training
-
-        parse_ref(adapter)
+        parse_ref(adapter)  # validates the name early, before hours of training
         self.adapter = adapter
         self.repo = Path(repo)
         self.every = every
@@ -135,26 +138,25 @@ class AdaptvcCallback(TrainerCallback):
     def _snapshot(self, model, state) -> None:
         if model is None:
             raise ValueError("the Trainer passed no model to the callback")
-        from adaptvc import api
-
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="adaptvc-callback-")
         target = Path(self._tmp.name) / f"step-{state.global_step}"
         if target.exists():
             shutil.rmtree(target)
-        api.save_adapter(_unwrap(model), target, adapter_name=self.adapter_name)
+        save_adapter(_unwrap(model), target, adapter_name=self.adapter_name)
         self._pending = _Pending(target, float(state.epoch or 0.0), int(state.global_step))
 
     def _flush(self, state) -> None:
         pending, self._pending = self._pending, None
         if pending is None or not state.is_world_process_zero:
             return
-        from adaptvc import api
-
         metrics = dict(self.metrics, epoch=pending.epoch, global_step=float(pending.step))
         fields = {**{k.replace("/", "_"): v for k, v in metrics.items()}, "epoch": pending.epoch, "step": pending.step}
         message = self.message_template.format(**fields)
-        version = api.save(pending.directory, adapter=self.adapter, message=message, repo=self.repo, metrics=metrics)
+        # The snapshot taken at the epoch's end, not the live model (which the Trainer may
+        # have moved on, or swapped for the best checkpoint, by now).
+        version = save_version(AdapterRepo.open(self.repo), self.adapter, message, source=pending.directory,
+                               metrics=metrics)
         self.versions.append(version)
         shutil.rmtree(pending.directory, ignore_errors=True)
         logger.info("adaptvc: saved %s", getattr(version, "ref", version))
