@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -32,54 +33,65 @@ def _pct(x: float | None) -> str:
 
 
 def _value(v: Any) -> str:
-    import json
-
     return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else repr(v) if isinstance(v, str) else str(v)
 
 
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def fmt(row: tuple[str, ...]) -> str:
+        return "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+
     return [fmt(header), *(fmt(r) for r in rows)]
 
 
-def render_text(result: "DiffResult", top: int) -> list[str]:
+def render_text(result: DiffResult, top: int) -> list[str]:
     """The human report, as lines."""
-    s = result.summary
+    lines = _header_lines(result)
+    lines += ["", *_config_lines(result)]
+    lines += ["", *_module_lines(result, top)]
+    lines += _tensor_lines(result, top)
+    if result.identical:
+        lines += ["", "identical: no change in config or weights"]
+    return lines
+
+
+def _header_lines(result: DiffResult) -> list[str]:
+    """Both sides, the base-model check and the notes."""
     lines = [f"{side}: {name}" + ("" if str(origin) == str(name) else f"  ({origin})")
              for side, name, origin in (("a", result.a, result.origin_a), ("b", result.b, result.origin_b))]
-    bm = s.base_model
+    bm = result.summary.base_model
     names = {bm.a.get("name_or_path"), bm.b.get("name_or_path")} - {None}
     base = " / ".join(sorted(names)) or "(not recorded)"
     status = {"match": "", "unknown": "unchecked: ", "mismatch": "DIFFERENT, compared with --force: "}[bm.status]
     lines.append(f"base model: {base}  [{status}{bm.detail}]")
-    for note in result.notes:
-        lines.append(f"note: {note}")
+    lines += [f"note: {note}" for note in result.notes]
+    return lines
 
-    lines.append("")
-    if result.config:
-        lines.append("config:")
-        for key, (old, new) in result.config.items():
-            lines.append(f"  {key}: {_value(old)} -> {_value(new)}")
-    else:
-        lines.append("config: unchanged")
 
-    lines.append("")
+def _config_lines(result: DiffResult) -> list[str]:
+    if not result.config:
+        return ["config: unchanged"]
+    return ["config:", *(f"  {key}: {_value(old)} -> {_value(new)}" for key, (old, new) in result.config.items())]
+
+
+def _module_lines(result: DiffResult, top: int) -> list[str]:
+    """Totals over the LoRA updates, the ranking, and modules one side lacks."""
+    s = result.summary
     parts = [f"{s.modules_compared} compared", f"{s.modules_changed} changed"]
     parts += [f"{len(x)} {w}" for x, w in ((s.modules_added, "added"), (s.modules_removed, "removed"),
                                           (s.modules_reshaped, "reshaped")) if x]
-    lines.append("LoRA updates ΔW: " + ", ".join(parts))
-    lines.append(
+    lines = [
+        "LoRA updates ΔW: " + ", ".join(parts),
         f"  total  ‖ΔW_a‖ {_g(s.norm_a)}  ‖ΔW_b‖ {_g(s.norm_b)}  ‖ΔW_b−ΔW_a‖ {_g(s.delta_norm)}"
-        f"  relative {_pct(s.relative)}  cosine {_g(s.cosine, 6)}"
-    )
+        f"  relative {_pct(s.relative)}  cosine {_g(s.cosine, 6)}",
+    ]
     # Unchanged modules would only pad the ranking with 0% rows: list the changed ones
     # and count the rest.
     ranked = [m for m in result.top(top) if m.delta_norm > 0]
     unchanged = sum(1 for m in result.modules if m.delta_norm == 0)
     if ranked:
-        lines.append("")
-        lines.append(f"top {len(ranked)} of {len(result.modules)} modules by relative change:")
+        lines += ["", f"top {len(ranked)} of {len(result.modules)} modules by relative change:"]
         rows = [(m.module, _g(m.norm_a), _g(m.norm_b), _g(m.delta_norm), _pct(m.relative), _g(m.cosine, 6),
                  str(m.rank_a) if m.rank_a == m.rank_b else f"{m.rank_a}->{m.rank_b}") for m in ranked]
         lines += _table(rows, ("module", "‖ΔW_a‖", "‖ΔW_b‖", "‖Δ‖", "relative", "cosine", "r"))
@@ -87,28 +99,27 @@ def render_text(result: "DiffResult", top: int) -> list[str]:
             lines.append(f"  ({unchanged} other module{'s' if unchanged != 1 else ''} unchanged)")
     for title, items in (("added modules", s.modules_added), ("removed modules", s.modules_removed)):
         if items:
-            lines.append("")
-            lines.append(f"{title}:")
-            lines += [f"  {m.name}  {list(m.shape)}  ‖ΔW‖ {_g(m.norm)}" for m in items]
+            lines += ["", f"{title}:", *(f"  {m.name}  {list(m.shape)}  ‖ΔW‖ {_g(m.norm)}" for m in items)]
     if s.modules_reshaped:
-        lines.append("")
-        lines.append("reshaped modules (not comparable):")
+        lines += ["", "reshaped modules (not comparable):"]
         lines += [f"  {m.name}  {list(m.shape_a)} -> {list(m.shape_b)}" for m in s.modules_reshaped]
+    return lines
 
-    if result.tensors or s.tensors_added or s.tensors_removed or s.tensors_reshaped:
-        lines.append("")
-        lines.append(f"other tensors (elementwise): {s.tensors_compared} compared, {s.tensors_changed} changed")
-        changed = sorted((t for t in result.tensors if t.delta_norm > 0), key=lambda t: -t.relative)[: max(top, 0)]
-        if changed:
-            rows = [(t.tensor, _g(t.norm_a), _g(t.norm_b), _g(t.delta_norm), _g(t.max_abs_diff), _pct(t.relative))
-                    for t in changed]
-            lines += _table(rows, ("tensor", "‖a‖", "‖b‖", "‖b−a‖", "max|b−a|", "relative"))
-        for word, items in (("added", s.tensors_added), ("removed", s.tensors_removed)):
-            lines += [f"  {word}: {t.name}  {list(t.shape)}" for t in items]
-        lines += [f"  reshaped: {t.name}  {list(t.shape_a)} -> {list(t.shape_b)}" for t in s.tensors_reshaped]
-    if result.identical:
-        lines.append("")
-        lines.append("identical: no change in config or weights")
+
+def _tensor_lines(result: DiffResult, top: int) -> list[str]:
+    """The other tensors (compared elementwise), if there are any."""
+    s = result.summary
+    if not (result.tensors or s.tensors_added or s.tensors_removed or s.tensors_reshaped):
+        return []
+    lines = ["", f"other tensors (elementwise): {s.tensors_compared} compared, {s.tensors_changed} changed"]
+    changed = sorted((t for t in result.tensors if t.delta_norm > 0), key=lambda t: -t.relative)[: max(top, 0)]
+    if changed:
+        rows = [(t.tensor, _g(t.norm_a), _g(t.norm_b), _g(t.delta_norm), _g(t.max_abs_diff), _pct(t.relative))
+                for t in changed]
+        lines += _table(rows, ("tensor", "‖a‖", "‖b‖", "‖b−a‖", "max|b−a|", "relative"))
+    for word, items in (("added", s.tensors_added), ("removed", s.tensors_removed)):
+        lines += [f"  {word}: {t.name}  {list(t.shape)}" for t in items]
+    lines += [f"  reshaped: {t.name}  {list(t.shape_a)} -> {list(t.shape_b)}" for t in s.tensors_reshaped]
     return lines
 
 

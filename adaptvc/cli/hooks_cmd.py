@@ -6,7 +6,9 @@ import sys
 
 import click
 
-from adaptvc.cli.output import emit_json, info
+from adaptvc import api
+from adaptvc.cli.output import emit_json, info, terminal_progress
+from adaptvc.progress import progress_to
 
 COMMANDS: list = []
 
@@ -57,8 +59,6 @@ def hooks_install(as_json: bool) -> None:
     Example:
       adaptvc hooks install
     """
-    from adaptvc import api
-
     statuses = api.hooks_install()
     _print_status(statuses, as_json)
     info("adaptvc's git hooks are installed; `adaptvc hooks uninstall` removes them")
@@ -76,8 +76,6 @@ def hooks_uninstall(as_json: bool) -> None:
     Example:
       adaptvc hooks uninstall
     """
-    from adaptvc import api
-
     _print_status(api.hooks_uninstall(), as_json)
     info("adaptvc's git hooks are removed; `adaptvc hooks install` puts them back")
 
@@ -94,8 +92,6 @@ def hooks_status(as_json: bool) -> None:
     Example:
       adaptvc hooks status --json
     """
-    from adaptvc import api
-
     _print_status(api.hooks_status(), as_json)
 
 
@@ -104,13 +100,9 @@ def hooks_status(as_json: bool) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hooks_run(name: str, args: tuple[str, ...]) -> None:
     """Run one hook (called by the hook scripts with git's arguments)."""
-    from adaptvc.cli.output import terminal_progress
-    from adaptvc.hooks.actions import run
-    from adaptvc.progress import progress_to
-
     stdin = sys.stdin.read() if name in ("pre-push", "post-rewrite") else ""
     with progress_to(terminal_progress(quiet=False)):
-        outcome = run(name, list(args), stdin=stdin)
+        outcome = api.hooks_run(name, args, stdin=stdin)
     for message in outcome.messages:
         click.echo(message, err=True)
     if outcome.exit_code:

@@ -6,12 +6,12 @@ remote plus a DVC remote. Every command is one call into :mod:`adaptvc.api`.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
+from adaptvc import api
 from adaptvc.cli.output import emit_json, human_bytes, info, terminal_progress, warn
 from adaptvc.cli.params import not_empty
+from adaptvc.progress import progress_to
 
 COMMANDS: list = []
 
@@ -48,8 +48,6 @@ def remote_add(name: str, url: str, default: bool, local: bool, force: bool) -> 
       adaptvc remote add storage /mnt/team/adapter-store --default
       adaptvc remote add storage s3://team-bucket/adapters --default --force
     """
-    from adaptvc import api
-
     r = api.remote_add(name, url, default=default, local=local, force=force)
     where = ".dvc/config.local" if local else ".dvc/config (committed)"
     info(f"Added remote {r.name} -> {r.url}{' (default)' if r.default else ''} in {where}")
@@ -68,8 +66,6 @@ def remote_list(as_json: bool) -> None:
       adaptvc remote list
       adaptvc remote list --json | jq '.[] | select(.default) | .url'
     """
-    from adaptvc import api
-
     remotes = api.remote_list()
     if as_json:
         emit_json([r.to_dict() for r in remotes])
@@ -93,8 +89,6 @@ def remote_remove(name: str) -> None:
     Example:
       adaptvc remote remove old-storage
     """
-    from adaptvc import api
-
     api.remote_remove(name)
     info(f"Removed remote {name}")
 
@@ -117,8 +111,6 @@ def remote_default(name: str | None, unset: bool, local: bool) -> None:
       adaptvc remote default --unset
       adaptvc remote default                  # prints the current default
     """
-    from adaptvc import api
-
     if name is not None and unset:
         raise click.UsageError("give NAME or --unset, not both")
     where = ".dvc/config.local" if local else ".dvc/config (committed)"
@@ -136,8 +128,8 @@ def remote_default(name: str | None, unset: bool, local: bool) -> None:
     r = api.remote_default(name, local=local)
     info(f"Default remote: {r.name} -> {r.url} in {where}")
     if not r.default:
-        warn(f"your .dvc/config.local names another default, which takes precedence in this clone "
-             f"(adaptvc remote default --unset --local)")
+        warn("your .dvc/config.local names another default, which takes precedence in this clone "
+             "(adaptvc remote default --unset --local)")
 
 
 @remote.command("modify")
@@ -161,8 +153,6 @@ def remote_modify(name: str, key: str, value: str | None, local: bool, global_: 
       adaptvc remote modify storage secret_access_key ... --local
       adaptvc remote modify storage region --unset
     """
-    from adaptvc import api
-
     if value is None and not unset:
         raise click.UsageError("VALUE is required (or --unset)")
     if value is not None and not value.strip() and not unset:
@@ -196,9 +186,6 @@ def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
       adaptvc push task_a@v3 --no-git          # only v3's weights, no git push
       adaptvc push -r backup --git-remote upstream
     """
-    from adaptvc import api
-    from adaptvc.progress import progress_to
-
     with progress_to(terminal_progress(quiet=quiet or as_json)):
         result = api.push(list(refs), remote=remote, git_remote=None if no_git else git_remote, jobs=jobs)
     if as_json:
@@ -235,9 +222,6 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
       adaptvc pull
       adaptvc pull --no-git                   # only the weights the workspace needs
     """
-    from adaptvc import api
-    from adaptvc.progress import progress_to
-
     with progress_to(terminal_progress(quiet=quiet or as_json)):
         result = api.pull(remote=remote, git_remote=None if no_git else git_remote)
     if as_json:
@@ -272,9 +256,6 @@ def clone(url, directory, remote, no_hooks, quiet, as_json) -> None:
       adaptvc clone git@github.com:team/adapters.git
       adaptvc clone /srv/git/adapters.git teammate --no-hooks
     """
-    from adaptvc import api
-    from adaptvc.progress import progress_to
-
     with progress_to(terminal_progress(quiet=quiet or as_json)):
         result = api.clone(url, directory, remote=remote, hooks=not no_hooks)
     if as_json:

@@ -7,14 +7,17 @@ here (``log``/``show``/``status`` must start fast).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import click
 
 from adaptvc import api
 from adaptvc.cli.output import emit_json, human_bytes, human_count, info, style
 from adaptvc.cli.params import not_empty
-from adaptvc.errors import AdaptvcError
+from adaptvc.errors import AdapterNotFoundError, AdaptvcError
+from adaptvc.progress import progress_to
 
 JSON_HELP = "Print one JSON document on stdout instead of text."
 
@@ -49,10 +52,8 @@ def init_command() -> None:
 
 def _parse_metrics(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> dict[str, Any]:
     """``--metric KEY=VALUE`` → dict; a malformed one is a usage error (exit 2)."""
-    from adaptvc.versioning.save import parse_metric
-
     try:
-        return dict(parse_metric(v) for v in values)
+        return dict(api.parse_metric(v) for v in values)
     except AdaptvcError as exc:
         raise click.BadParameter(f"{exc.message}; write it as KEY=VALUE, e.g. --metric eval_loss=1.92") from None
 
@@ -155,42 +156,44 @@ def _render_log(versions: list) -> None:
     by_adapter: dict[str, list] = {}
     for v in versions:
         by_adapter.setdefault(v.adapter, []).append(v)
-    first = True
-    for name, vs in by_adapter.items():
-        if not first:
+    for i, (name, vs) in enumerate(by_adapter.items()):
+        if i:
             click.echo()
-        first = False
-        key = {(v.version, v.id, v.created_at): v for v in vs}
-        by_link: dict[tuple[int, str], Any] = {}
-        for v in vs:  # newest first: keep the newest of identical links
-            by_link.setdefault((v.version, v.id), (v.version, v.id, v.created_at))
+        _render_adapter_log(name, vs)
 
-        def parents_of(k, _name=name):
-            v = key[k]
-            return [by_link[(p.version, p.id)] for p in v.parents if p.adapter == _name and (p.version, p.id) in by_link]
 
-        dup = {n for n in {v.version for v in vs} if len({v.id for v in vs if v.version == n}) > 1}
-        rows = graph_rows(list(key), parents_of)
-        for prefix, k, cont in rows:
-            if k is None:
-                click.echo(prefix)
-                continue
-            v = key[k]
-            ref = f"{v.adapter}@{v.id[:12]}" if v.version in dup else v.ref  # a vN two branches minted
-            head = f"{style(ref, fg='yellow', bold=True)}  {v.id[:8]}  {_short_time(v.created_at)}  {v.author.split(' <')[0]}"
-            if v.aliases:
-                head += "  (" + ", ".join(v.aliases) + ")"
-            click.echo(prefix + head)
-            details = []
-            parents = [(f"{p.adapter}@{p.id[:12]}" if p.adapter == name and p.version in dup else p.ref) for p in v.parents]
-            if parents:
-                details.append("parents: " + ", ".join(parents))
-            details.append(f"base: {_base_text(v)}")
-            details.append(f"{human_bytes(v.size)}")
-            click.echo(f"{cont}    {_first_line(v.message)}")
-            click.echo(f"{cont}    " + " · ".join(details))
-            if v.metrics:  # a line of their own: Trainer runs log many
-                click.echo(f"{cont}    metrics: " + _metrics_text(v.metrics))
+def _render_adapter_log(name: str, vs: list) -> None:
+    """One adapter's versions (newest first) as a graph with each version's details."""
+    key = {(v.version, v.id, v.created_at): v for v in vs}
+    by_link: dict[tuple[int, str], Any] = {}
+    for v in vs:  # newest first: keep the newest of identical links
+        by_link.setdefault((v.version, v.id), (v.version, v.id, v.created_at))
+
+    def parents_of(k):
+        return [by_link[(p.version, p.id)] for p in key[k].parents
+                if p.adapter == name and (p.version, p.id) in by_link]
+
+    dup = {n for n in {v.version for v in vs} if len({v.id for v in vs if v.version == n}) > 1}
+    for prefix, k, cont in graph_rows(list(key), parents_of):
+        if k is None:
+            click.echo(prefix)
+            continue
+        v = key[k]
+        ref = f"{v.adapter}@{v.id[:12]}" if v.version in dup else v.ref  # a vN two branches minted
+        head = f"{style(ref, fg='yellow', bold=True)}  {v.id[:8]}  {_short_time(v.created_at)}  {v.author.split(' <')[0]}"
+        if v.aliases:
+            head += "  (" + ", ".join(v.aliases) + ")"
+        click.echo(prefix + head)
+        details = []
+        parents = [(f"{p.adapter}@{p.id[:12]}" if p.adapter == name and p.version in dup else p.ref) for p in v.parents]
+        if parents:
+            details.append("parents: " + ", ".join(parents))
+        details.append(f"base: {_base_text(v)}")
+        details.append(f"{human_bytes(v.size)}")
+        click.echo(f"{cont}    {_first_line(v.message)}")
+        click.echo(f"{cont}    " + " · ".join(details))
+        if v.metrics:  # a line of their own: Trainer runs log many
+            click.echo(f"{cont}    metrics: " + _metrics_text(v.metrics))
 
 
 @click.command("log")
@@ -315,8 +318,6 @@ def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
         known = {s.adapter for s in statuses}
         for name in adapters:
             if name not in known:
-                from adaptvc.errors import AdapterNotFoundError
-
                 raise AdapterNotFoundError(
                     f"no adapter {name!r}"
                     + (f"; adapters: {', '.join(sorted(known))}" if known else "; no adapter saved yet"),
@@ -353,13 +354,9 @@ def _first_line(message: str) -> str:
 QUIET_HELP = "No progress bar."
 
 
-def _quiet_progress(quiet: bool):
+def _quiet_progress(quiet: bool) -> AbstractContextManager[None]:
     """With --quiet or --json, no progress bar for on-demand fetches (stderr stays quiet
     for scripts); otherwise the bar main() installed stays in force."""
-    from contextlib import nullcontext
-
-    from adaptvc.progress import progress_to
-
     return progress_to(None) if quiet else nullcontext()
 
 
