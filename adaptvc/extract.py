@@ -56,7 +56,9 @@ def _is_peft_model(model: Any) -> bool:
 
 
 def _is_transformers_with_adapters(model: Any) -> bool:
-    return bool(getattr(model, "_hf_peft_config_loaded", False)) and isinstance(getattr(model, "peft_config", None), dict)
+    return bool(getattr(model, "_hf_peft_config_loaded", False)) and isinstance(
+        getattr(model, "peft_config", None), dict
+    )
 
 
 def _active_adapters(model: Any, peft_model: bool) -> list[str]:

@@ -23,9 +23,17 @@ def _trainer(model, tmp_path, callbacks, *, epochs=2, eval_dataset=None, **kwarg
     from transformers import Trainer, TrainingArguments
 
     args = TrainingArguments(
-        output_dir=str(tmp_path / "out"), num_train_epochs=epochs, per_device_train_batch_size=8,
-        learning_rate=1e-2, logging_steps=2, report_to=[], use_cpu=True, disable_tqdm=True, seed=0,
-        eval_strategy="epoch" if eval_dataset is not None else "no", **kwargs,
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=8,
+        learning_rate=1e-2,
+        logging_steps=2,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        eval_strategy="epoch" if eval_dataset is not None else "no",
+        **kwargs,
     )
     return Trainer(model=model, args=args, train_dataset=_dataset(), eval_dataset=eval_dataset, callbacks=callbacks)
 
@@ -96,7 +104,10 @@ def test_transformers_add_adapter_model_and_every_save(adaptvc_repo, tmp_path):
     _trainer(model, tmp_path, [cb], epochs=1, save_strategy="steps", save_steps=2).train()
     assert len(cb.versions) == 2  # 4 steps, a checkpoint every 2
     log = json.loads(run_cli("log", "task_b", "--json", cwd=root, check=True).stdout)
-    assert [v["message"] for v in reversed(log)] == ["checkpoint at step 2 (epoch 0.5)", "checkpoint at step 4 (epoch 1)"]
+    assert [v["message"] for v in reversed(log)] == [
+        "checkpoint at step 2 (epoch 0.5)",
+        "checkpoint at step 4 (epoch 1)",
+    ]
 
 
 def test_failure_is_logged_not_fatal_unless_strict(tmp_path, caplog):

@@ -85,8 +85,11 @@ def test_checkout_export_alias_print_one_json_document(avc_repo, tmp_path):
     assert doc["ref"] == "task_a@v2" and doc["directory"] == str(tmp_path / "out")
     assert (tmp_path / "out" / "adapter_model.safetensors").exists()
     proc = run_cli("alias", "task_a@v2", "production", "--json", check=True)
-    assert json.loads(proc.stdout) == {"alias": "task_a@production", "ref": "task_a@v2",
-                                       "id": json.loads(run_cli("show", "task_a@v2", "--json").stdout)["id"]}
+    assert json.loads(proc.stdout) == {
+        "alias": "task_a@production",
+        "ref": "task_a@v2",
+        "id": json.loads(run_cli("show", "task_a@v2", "--json").stdout)["id"],
+    }
 
 
 def test_checkout_and_log_survive_a_message_without_a_first_line(avc_repo):
@@ -142,10 +145,18 @@ def test_diff_plot_into_a_missing_directory_is_a_usage_error_before_any_work(avc
 # --- errors --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ("show", "task_a@v99"), ("checkout", "task_a@v99"), ("export", "task_a@v99", "out"),
-    ("alias", "task_a@v99", "prod"), ("diff", "task_a@v99"), ("log", "nosuch"), ("show", "task a"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", "task_a@v99"),
+        ("checkout", "task_a@v99"),
+        ("export", "task_a@v99", "out"),
+        ("alias", "task_a@v99", "prod"),
+        ("diff", "task_a@v99"),
+        ("log", "nosuch"),
+        ("show", "task a"),
+    ],
+)
 def test_bad_refs_fail_with_error_and_hint_and_change_nothing(avc_repo, args):
     _save("task_a", 0)
     head = git(avc_repo, "rev-parse", "HEAD")
@@ -195,11 +206,20 @@ def test_log_given_a_ref_points_to_log_and_show(avc_repo):
     assert "adaptvc log task_a" in proc.stderr and "adaptvc show task_a@v1" in proc.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ("remote", "add", "storage", ""), ("remote", "modify", "storage", "url", ""), ("export", "task_a@v1", ""),
-    ("save", "--adapter", "task_a", "-m", "x", "--from", ""), ("diff", "task_a@v1", "--plot", ""),
-    ("inspect", ""), ("convert", ""), ("clone", ""), ("clone", "/somewhere", ""),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("remote", "add", "storage", ""),
+        ("remote", "modify", "storage", "url", ""),
+        ("export", "task_a@v1", ""),
+        ("save", "--adapter", "task_a", "-m", "x", "--from", ""),
+        ("diff", "task_a@v1", "--plot", ""),
+        ("inspect", ""),
+        ("convert", ""),
+        ("clone", ""),
+        ("clone", "/somewhere", ""),
+    ],
+)
 def test_an_empty_path_or_url_is_a_usage_error_not_the_current_directory(avc_repo, args):
     adaptvc_remote = run_cli("remote", "add", "storage", str(avc_repo.parent / "store"), check=True)
     assert adaptvc_remote.returncode == 0
@@ -213,9 +233,14 @@ def test_an_empty_path_or_url_is_a_usage_error_not_the_current_directory(avc_rep
     assert git(avc_repo, "status", "--porcelain") == ""
 
 
-@pytest.mark.parametrize("argv,traceback", [
-    (["log"], False), (["log", "--traceback"], True), (["--traceback", "log"], True),
-])
+@pytest.mark.parametrize(
+    "argv,traceback",
+    [
+        (["log"], False),
+        (["log", "--traceback"], True),
+        (["--traceback", "log"], True),
+    ],
+)
 def test_traceback_flag_works_where_the_hint_makes_users_put_it(avc_repo, argv, traceback):
     import os
     import subprocess
@@ -223,8 +248,10 @@ def test_traceback_flag_works_where_the_hint_makes_users_put_it(avc_repo, argv, 
 
     from tests.conftest import REPO_ROOT
 
-    code = ("import adaptvc.api as api\napi.log = lambda *a, **k: 1 / 0\n"
-            f"from adaptvc.cli.main import main\nmain({argv!r})\n")
+    code = (
+        "import adaptvc.api as api\napi.log = lambda *a, **k: 1 / 0\n"
+        f"from adaptvc.cli.main import main\nmain({argv!r})\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "ADAPTVC_TRACEBACK"}
     env["PYTHONPATH"] = str(REPO_ROOT)
     proc = subprocess.run([sys.executable, "-c", code], cwd=avc_repo, env=env, capture_output=True, text=True)
@@ -301,8 +328,10 @@ def test_status_gives_the_next_command_for_each_state_that_needs_one(avc_repo):
     proc = run_cli("status", check=True)
     assert [line.split()[0] for line in proc.stdout.splitlines()] == ["task_a", "task_b", "task_c"]
     hints = proc.stderr.splitlines()
-    assert "Hint: task_a: keep the changes with adaptvc save --adapter task_a -m MESSAGE, " \
-           "or drop them with adaptvc checkout task_a@v1 --force" in hints
+    assert (
+        "Hint: task_a: keep the changes with adaptvc save --adapter task_a -m MESSAGE, "
+        "or drop them with adaptvc checkout task_a@v1 --force" in hints
+    )
     assert any(h.startswith("Hint: task_b: adaptvc checkout task_b@v1") for h in hints)
     assert "Hint: task_c: adaptvc save --adapter task_c -m MESSAGE" in hints
     run_cli("checkout", "task_b@v1", check=True)  # the hint works

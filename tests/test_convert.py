@@ -142,7 +142,12 @@ def test_convert_keep_bin(bin_dir):
 
 def test_convert_de_aliases_shared_and_non_contiguous_tensors(tmp_path):
     shared = torch.arange(6, dtype=torch.float32).reshape(2, 3)
-    state = {"a.weight": shared, "b.weight": shared, "c.weight": shared.t(), "d.weight": torch.ones(2, dtype=torch.bfloat16)}
+    state = {
+        "a.weight": shared,
+        "b.weight": shared,
+        "c.weight": shared.t(),
+        "d.weight": torch.ones(2, dtype=torch.bfloat16),
+    }
     torch.save(state, tmp_path / BIN)
     (tmp_path / CONFIG).write_text(json.dumps({"peft_type": "LORA"}))
     with safe_open(str(adaptvc.convert(tmp_path)), "pt") as fh:
@@ -160,7 +165,9 @@ def test_convert_refuses_when_safetensors_exists(model, bin_dir):
     assert (bin_dir / BIN).exists()
 
 
-@pytest.mark.parametrize("missing, problem", [(BIN, "no adapter_model.bin to convert"), (CONFIG, "adapter_config.json: no such file")])
+@pytest.mark.parametrize(
+    "missing, problem", [(BIN, "no adapter_model.bin to convert"), (CONFIG, "adapter_config.json: no such file")]
+)
 def test_convert_needs_an_adapter_directory_with_a_bin(bin_dir, missing, problem):
     (bin_dir / missing).unlink()
     with pytest.raises(InvalidAdapterError, match=problem):

@@ -56,8 +56,17 @@ def test_json_is_one_document_with_the_issue_keys(two_adapters):
     assert len(summary["top"]) == 3
     rel = sorted((m["relative"] for m in doc["modules"]), reverse=True)
     assert [t["relative"] for t in summary["top"]] == rel[:3]
-    for key in ("norm_a", "norm_b", "delta_norm", "relative", "cosine", "modules_added", "modules_removed",
-                "modules_reshaped", "base_model"):
+    for key in (
+        "norm_a",
+        "norm_b",
+        "delta_norm",
+        "relative",
+        "cosine",
+        "modules_added",
+        "modules_removed",
+        "modules_reshaped",
+        "base_model",
+    ):
         assert key in summary
 
 
@@ -110,8 +119,12 @@ def test_plot_without_matplotlib_is_a_clear_error(two_adapters, tmp_path, monkey
 
 def test_base_model_mismatch_exits_1_and_force_compares(tmp_path):
     rng = np.random.default_rng(2)
-    a = write_adapter(tmp_path / "a", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": "org/one"})
-    b = write_adapter(tmp_path / "b", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": "org/two"})
+    a = write_adapter(
+        tmp_path / "a", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": "org/one"}
+    )
+    b = write_adapter(
+        tmp_path / "b", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": "org/two"}
+    )
     proc = run_cli("diff", str(a), str(b))
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.startswith("Error: recorded base models differ")
@@ -135,14 +148,20 @@ def test_plain_directories_are_checked_by_base_model_fingerprint(tmp_path):
     rng = np.random.default_rng(3)
     base = tmp_path / "base"
     _base_model_dir(base, 8)
-    a = write_adapter(tmp_path / "a", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(base)})
-    b = write_adapter(tmp_path / "b", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(base)})
+    a = write_adapter(
+        tmp_path / "a", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(base)}
+    )
+    b = write_adapter(
+        tmp_path / "b", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(base)}
+    )
     same = run_cli("diff", str(a), str(b), "--json")
     assert same.returncode == 0, same.stderr
     check = json.loads(same.stdout)["summary"]["base_model"]
     assert check["status"] == "match" and check["detail"] == "same fingerprint"
     other = _base_model_dir(tmp_path / "other", 16)
-    c = write_adapter(tmp_path / "c", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(other)})
+    c = write_adapter(
+        tmp_path / "c", lora_tensors(rng, {m: 4 for m in MODULES}), {"base_model_name_or_path": str(other)}
+    )
     proc = run_cli("diff", str(a), str(c))
     assert proc.returncode == 1
     assert "fingerprints differ" in proc.stderr

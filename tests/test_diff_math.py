@@ -38,16 +38,26 @@ MODULES = {
 
 def write_adapter(directory: Path, tensors: dict[str, np.ndarray], config: dict) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(directory / "adapter_model.safetensors"),
-              metadata={"format": "pt"})
-    full = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"],
-            "base_model_name_or_path": "tiny/base", **config}
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in tensors.items()},
+        str(directory / "adapter_model.safetensors"),
+        metadata={"format": "pt"},
+    )
+    full = {
+        "peft_type": "LORA",
+        "r": 4,
+        "lora_alpha": 8,
+        "target_modules": ["q_proj", "v_proj"],
+        "base_model_name_or_path": "tiny/base",
+        **config,
+    }
     (directory / "adapter_config.json").write_text(json.dumps(full, indent=2, sort_keys=True))
     return directory
 
 
-def lora_tensors(rng: np.random.Generator, ranks: dict[str, int], modules=MODULES, dtype=np.float32,
-                 scale: float = 1.0) -> dict[str, np.ndarray]:
+def lora_tensors(
+    rng: np.random.Generator, ranks: dict[str, int], modules=MODULES, dtype=np.float32, scale: float = 1.0
+) -> dict[str, np.ndarray]:
     out = {}
     for name, (kind, d0, d1) in modules.items():
         r = ranks[name]
@@ -141,12 +151,22 @@ def test_plain_lora_matches_dense(tmp_path):
 def test_rslora_with_rank_and_alpha_patterns_and_different_ranks(tmp_path):
     rng = np.random.default_rng(1)
     # a: rsLoRA, r=4, one module at rank 2 by pattern, v_proj alpha by pattern.
-    cfg_a = {"r": 4, "lora_alpha": 16, "use_rslora": True,
-             "rank_pattern": {"layers.1.self_attn.q_proj": 2}, "alpha_pattern": {"v_proj": 3}}
+    cfg_a = {
+        "r": 4,
+        "lora_alpha": 16,
+        "use_rslora": True,
+        "rank_pattern": {"layers.1.self_attn.q_proj": 2},
+        "alpha_pattern": {"v_proj": 3},
+    }
     ranks_a = {m: 4 for m in MODULES} | {"model.layers.1.self_attn.q_proj": 2}
     # b: plain scaling, r=6, a regex pattern giving every layer-0 module rank 3, and
     # down_proj matched by a pattern that is itself a regex.
-    cfg_b = {"r": 6, "lora_alpha": 12, "rank_pattern": {r"model\.layers\.0\..*": 3}, "alpha_pattern": {"mlp.down_proj": 5}}
+    cfg_b = {
+        "r": 6,
+        "lora_alpha": 12,
+        "rank_pattern": {r"model\.layers\.0\..*": 3},
+        "alpha_pattern": {"mlp.down_proj": 5},
+    }
     ranks_b = {m: (3 if ".0." in m else 6) for m in MODULES}
     a = write_adapter(tmp_path / "a", lora_tensors(rng, ranks_a), cfg_a)
     b = write_adapter(tmp_path / "b", lora_tensors(rng, ranks_b), cfg_b)
@@ -177,11 +197,16 @@ def test_conv1d_embedding_and_conv2d_layouts(tmp_path):
         "vision.conv": ("conv2d", 6, 5),  # (out, in, 3, 3)
     }
     rng = np.random.default_rng(3)
-    a = write_adapter(tmp_path / "a", lora_tensors(rng, {m: 4 for m in modules}, modules),
-                      {"fan_in_fan_out": True, "target_modules": ["c_attn", "wte", "conv"]})
-    b = write_adapter(tmp_path / "b", lora_tensors(rng, {m: 3 for m in modules} | {"transformer.wte": 5}, modules),
-                      {"fan_in_fan_out": True, "target_modules": ["c_attn", "wte", "conv"], "r": 3,
-                       "rank_pattern": {"wte": 5}})
+    a = write_adapter(
+        tmp_path / "a",
+        lora_tensors(rng, {m: 4 for m in modules}, modules),
+        {"fan_in_fan_out": True, "target_modules": ["c_attn", "wte", "conv"]},
+    )
+    b = write_adapter(
+        tmp_path / "b",
+        lora_tensors(rng, {m: 3 for m in modules} | {"transformer.wte": 5}, modules),
+        {"fan_in_fan_out": True, "target_modules": ["c_attn", "wte", "conv"], "r": 3, "rank_pattern": {"wte": 5}},
+    )
     result = adaptvc.diff(a, b)
     check_against_dense(result, a, b, modules)
     by = {m.module: m for m in result.modules}
@@ -278,12 +303,17 @@ def test_norms_when_one_update_is_zero_or_tiny_next_to_the_other(factor, side):
         B2 = factor * B2
     else:
         A2 = factor * A2
-    for a, b in ((LowRankUpdate(B, A, 0.5), LowRankUpdate(B2, A2, 0.75)),
-                 (LowRankUpdate(B2, A2, 0.75), LowRankUpdate(B, A, 0.5))):
+    for a, b in (
+        (LowRankUpdate(B, A, 0.5), LowRankUpdate(B2, A2, 0.75)),
+        (LowRankUpdate(B2, A2, 0.75), LowRankUpdate(B, A, 0.5)),
+    ):
         st = compare(a, b)
         da, db = a.dense(), b.dense()
-        for got, want in ((st.norm_a, np.linalg.norm(da)), (st.norm_b, np.linalg.norm(db)),
-                          (st.delta_norm, np.linalg.norm(db - da))):
+        for got, want in (
+            (st.norm_a, np.linalg.norm(da)),
+            (st.norm_b, np.linalg.norm(db)),
+            (st.delta_norm, np.linalg.norm(db - da)),
+        ):
             if want == 0:
                 assert got == 0
             else:
@@ -348,7 +378,8 @@ def test_added_removed_reshaped_and_elementwise_tensors(tmp_path):
     assert [m.name for m in s.modules_removed] == [gone]
     assert [m.name for m in s.modules_added] == ["model.layers.1.mlp.up_proj"]
     assert [(m.name, m.shape_a, m.shape_b) for m in s.modules_reshaped] == [
-        ("model.layers.0.self_attn.v_proj", (8, 16), (12, 16))]
+        ("model.layers.0.self_attn.v_proj", (8, 16), (12, 16))
+    ]
     assert s.modules_compared == 3
     da, db = dense_updates(a, {k: v for k, v in MODULES.items()}), None
     assert s.modules_removed[0].norm == pytest.approx(np.linalg.norm(da[gone]), rel=RTOL)
@@ -361,9 +392,14 @@ def test_added_removed_reshaped_and_elementwise_tensors(tmp_path):
     assert s.tensors_changed == 1
     # totals: removed/added modules count in full, a reshaped one as removed + added
     db = dense_updates(b, {k: v for k, v in (MODULES | new).items() if k != gone})
-    total_d2 = sum(np.linalg.norm(db[m] - da[m]) ** 2 for m in MODULES if m not in (gone, "model.layers.0.self_attn.v_proj"))
+    total_d2 = sum(
+        np.linalg.norm(db[m] - da[m]) ** 2 for m in MODULES if m not in (gone, "model.layers.0.self_attn.v_proj")
+    )
     total_d2 += np.linalg.norm(da[gone]) ** 2 + np.linalg.norm(db["model.layers.1.mlp.up_proj"]) ** 2
-    total_d2 += np.linalg.norm(da["model.layers.0.self_attn.v_proj"]) ** 2 + np.linalg.norm(db["model.layers.0.self_attn.v_proj"]) ** 2
+    total_d2 += (
+        np.linalg.norm(da["model.layers.0.self_attn.v_proj"]) ** 2
+        + np.linalg.norm(db["model.layers.0.self_attn.v_proj"]) ** 2
+    )
     assert s.delta_norm == pytest.approx(math.sqrt(total_d2), rel=RTOL)
 
 

@@ -8,9 +8,8 @@ Real tiny transformers models, real peft adapters saved with peft's own
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import peft
+import pytest
 import torch
 
 import adaptvc  # noqa: E402
@@ -60,8 +59,12 @@ def test_llama_rslora_patterns_match_peft_merge(tmp_path):
     from peft import LoraConfig
 
     config = LoraConfig(
-        r=4, lora_alpha=8, use_rslora=True, target_modules=["q_proj", "v_proj", "o_proj"],
-        rank_pattern={"layers.1.self_attn.q_proj": 2, "o_proj": 6}, alpha_pattern={"v_proj": 3},
+        r=4,
+        lora_alpha=8,
+        use_rslora=True,
+        target_modules=["q_proj", "v_proj", "o_proj"],
+        rank_pattern={"layers.1.self_attn.q_proj": 2, "o_proj": 6},
+        alpha_pattern={"v_proj": 3},
     )
     _, da, db = _two_versions(tiny_llama(), tmp_path, config)
     result = adaptvc.diff(tmp_path / "a", tmp_path / "b")

@@ -29,7 +29,9 @@ def versioned(git_repo, tmp_path):
     adaptvc.save(str(dirs[1]), adapter="task_a", message="epoch 1", repo=root)
     adaptvc.save(str(dirs[2]), adapter="task_a", message="epoch 2", repo=root)
     ws = os.path.join(root, "adapters", "task_a")
-    os.remove(os.path.join(ws, "adapter_model.safetensors"))  # may be a link to the cache object: never write through it
+    os.remove(
+        os.path.join(ws, "adapter_model.safetensors")
+    )  # may be a link to the cache object: never write through it
     shutil.copy(dirs[3] / "adapter_model.safetensors", os.path.join(ws, "adapter_model.safetensors"))
     return root, dirs
 
@@ -94,8 +96,10 @@ def test_recorded_fingerprints_decide(versioned, tmp_path):
     fa = dict(a.base_model, fingerprint="sha256:" + "a" * 64)
     fb = dict(b.base_model, fingerprint="sha256:" + "b" * 64)
     with pytest.raises(BaseModelMismatchError, match="fingerprints differ"):
-        check_base_models(type(a)(a.label, a.directory, a.weights, a.config, fa),
-                          type(b)(b.label, b.directory, b.weights, b.config, fb))
+        check_base_models(
+            type(a)(a.label, a.directory, a.weights, a.config, fa),
+            type(b)(b.label, b.directory, b.weights, b.config, fb),
+        )
 
 
 def test_ref_diff_imports_no_torch_and_no_dvc(versioned):
@@ -114,8 +118,14 @@ def test_ref_diff_imports_no_torch_and_no_dvc(versioned):
         "    assert not e.code, e.code\n"
         "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     mods = set(proc.stderr.split())
     for heavy in ("torch", "transformers", "peft", "dvc"):

@@ -37,14 +37,19 @@ def test_peak_rss_grows_by_far_less_than_the_files(tmp_path):
         from adaptvc.adapter_diff import engine, sources
         def hwm():
             return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
-        a, b = sources.resolve_source({str(tmp_path / 'a')!r}), sources.resolve_source({str(tmp_path / 'b')!r})
+        a, b = sources.resolve_source({str(tmp_path / "a")!r}), sources.resolve_source({str(tmp_path / "b")!r})
         before = hwm()
         result = engine.diff_sources(a, b)
         assert result.summary.modules_compared == 64 and len(result.tensors) == 1
         print(hwm() - before)
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     growth = int(proc.stdout.strip())
     # One module's factors are 1 MB of float64 per side, an elementwise chunk three 4 MB

@@ -43,18 +43,47 @@ def fake_quantized_llama(seed: int = 0):
 LLAMA_QV = ["q_proj", "v_proj"]
 # name → (base model factory, adapter config factory, extra kwargs for peft's save_pretrained)
 CASES = {
-    "lora-llama-linear": (tiny_llama, lambda: LoraConfig(r=4, lora_alpha=8, target_modules=LLAMA_QV, task_type="CAUSAL_LM"), {}),
+    "lora-llama-linear": (
+        tiny_llama,
+        lambda: LoraConfig(r=4, lora_alpha=8, target_modules=LLAMA_QV, task_type="CAUSAL_LM"),
+        {},
+    ),
     "lora-no-task-type": (tiny_llama, lambda: LoraConfig(r=4, lora_alpha=8, target_modules=LLAMA_QV), {}),
-    "lora-gpt2-conv1d": (tiny_gpt2, lambda: LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True), {}),
+    "lora-gpt2-conv1d": (
+        tiny_gpt2,
+        lambda: LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True),
+        {},
+    ),
     # PEFT's default would also copy the whole base embedding matrix; adaptvc does not (see extract.py).
-    "lora-embedding": (tiny_llama, lambda: LoraConfig(r=4, target_modules=["embed_tokens", "q_proj"]), {"save_embedding_layers": False}),
+    "lora-embedding": (
+        tiny_llama,
+        lambda: LoraConfig(r=4, target_modules=["embed_tokens", "q_proj"]),
+        {"save_embedding_layers": False},
+    ),
     "dora": (tiny_llama, lambda: LoraConfig(r=4, target_modules=LLAMA_QV, use_dora=True), {}),
     "rslora": (tiny_llama, lambda: LoraConfig(r=4, lora_alpha=16, target_modules=LLAMA_QV, use_rslora=True), {}),
-    "rank-alpha-pattern": (tiny_llama, lambda: LoraConfig(r=4, target_modules=["q_proj", "v_proj", "up_proj"], rank_pattern={"q_proj": 2}, alpha_pattern={"v_proj": 32}), {}),
+    "rank-alpha-pattern": (
+        tiny_llama,
+        lambda: LoraConfig(
+            r=4,
+            target_modules=["q_proj", "v_proj", "up_proj"],
+            rank_pattern={"q_proj": 2},
+            alpha_pattern={"v_proj": 32},
+        ),
+        {},
+    ),
     "bias-all": (tiny_gpt2, lambda: LoraConfig(r=4, target_modules=["c_attn"], fan_in_fan_out=True, bias="all"), {}),
-    "bias-lora-only": (tiny_gpt2, lambda: LoraConfig(r=4, target_modules=["c_attn"], fan_in_fan_out=True, bias="lora_only"), {}),
+    "bias-lora-only": (
+        tiny_gpt2,
+        lambda: LoraConfig(r=4, target_modules=["c_attn"], fan_in_fan_out=True, bias="lora_only"),
+        {},
+    ),
     "modules-to-save": (tiny_llama, lambda: LoraConfig(r=4, target_modules=LLAMA_QV, modules_to_save=["lm_head"]), {}),
-    "ia3": (tiny_llama, lambda: IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"]), {}),
+    "ia3": (
+        tiny_llama,
+        lambda: IA3Config(target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"]),
+        {},
+    ),
     "loha": (tiny_llama, lambda: LoHaConfig(r=2, alpha=4, target_modules=LLAMA_QV), {}),
     "lokr": (tiny_llama, lambda: LoKrConfig(r=2, alpha=4, target_modules=LLAMA_QV), {}),
     "frozen-fake-int8-base": (fake_quantized_llama, lambda: LoraConfig(r=4, target_modules=LLAMA_QV + ["o_proj"]), {}),
@@ -229,7 +258,9 @@ def test_fake_quantized_base_keeps_adapter_dtypes_and_skips_every_base_tensor():
 
 
 def test_bf16_adapter_weights_are_saved_in_bf16(tmp_path):
-    model = get_peft_model(fake_quantized_llama(), LoraConfig(r=4, target_modules=LLAMA_QV), autocast_adapter_dtype=False)
+    model = get_peft_model(
+        fake_quantized_llama(), LoraConfig(r=4, target_modules=LLAMA_QV), autocast_adapter_dtype=False
+    )
     perturb_adapter(model)
     adaptvc.save_adapter(model, tmp_path / "ours")
     model.save_pretrained(str(tmp_path / "peft"))
@@ -260,9 +291,18 @@ def test_identical_bytes_across_processes_whatever_the_hash_seed(tmp_path):
 
     procs = {
         seed: subprocess.Popen(
-            [sys.executable, "-c", SAVE_IN_A_FRESH_PROCESS, str(tmp_path / f"ours{seed}"), str(tmp_path / f"peft{seed}")],
-            env=dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO_ROOT)), cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                SAVE_IN_A_FRESH_PROCESS,
+                str(tmp_path / f"ours{seed}"),
+                str(tmp_path / f"peft{seed}"),
+            ],
+            env=dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO_ROOT)),
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for seed in ("1", "2")
     }

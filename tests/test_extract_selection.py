@@ -127,7 +127,9 @@ def test_transformers_add_adapter_matches_transformers_save_pretrained(two_adapt
     assert all("k_proj" in k or "v_proj" in k for k in keys(ours))
     assert all(k.startswith("base_model.model.model.layers.") for k in keys(ours))
     assert_only_adapter_tensors(adaptvc.get_adapter_state_dict(model), model)
-    leaked = [t for t in adaptvc.get_adapter_state_dict(model).values() if t.data_ptr() in adapter_params(model, "task_a")]
+    leaked = [
+        t for t in adaptvc.get_adapter_state_dict(model).values() if t.data_ptr() in adapter_params(model, "task_a")
+    ]
     assert not leaked
 
     expected = logits(model)

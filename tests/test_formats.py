@@ -27,8 +27,12 @@ def make_adapter(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     tensors = {
-        "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": rng.standard_normal((4, 32), dtype=np.float32),
-        "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": rng.standard_normal((32, 4), dtype=np.float32),
+        "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": rng.standard_normal(
+            (4, 32), dtype=np.float32
+        ),
+        "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": rng.standard_normal(
+            (32, 4), dtype=np.float32
+        ),
     }
     save_file(tensors, str(directory / WEIGHTS), metadata={"format": "pt"})
     (directory / CONFIG).write_text(
@@ -69,12 +73,20 @@ BAD_FILES = {
     "absurd-header-length": (write(WEIGHTS, b"\xff" * 64), WEIGHTS, "is absurd"),
     "header-not-json": (write(WEIGHTS, header(b"{not json") + b"\0" * 8), WEIGHTS, "header is not valid JSON"),
     "wrong-byte-count": (
-        write(WEIGHTS, header(json.dumps({"t": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}).encode()) + b"\0" * 8),
-        WEIGHTS, "8 bytes for F32[4], expected 16",
+        write(
+            WEIGHTS,
+            header(json.dumps({"t": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}).encode()) + b"\0" * 8,
+        ),
+        WEIGHTS,
+        "8 bytes for F32[4], expected 16",
     ),
     "unknown-dtype": (
-        write(WEIGHTS, header(json.dumps({"t": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}}).encode()) + b"\0" * 16),
-        WEIGHTS, "unknown dtype 'F128'",
+        write(
+            WEIGHTS,
+            header(json.dumps({"t": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}}).encode()) + b"\0" * 16,
+        ),
+        WEIGHTS,
+        "unknown dtype 'F128'",
     ),
     "config-invalid-json": (write(CONFIG, '{"peft_type": "LORA",'), CONFIG, "invalid JSON at line 1"),
     "config-not-an-object": (write(CONFIG, "[1, 2]"), CONFIG, "expected a JSON object, got list"),
@@ -82,7 +94,11 @@ BAD_FILES = {
     "config-not-utf8": (write(CONFIG, b"\xff\xfe{}"), CONFIG, "not UTF-8"),
     "config-missing": (remove(CONFIG), CONFIG, "no such file"),
     "weights-missing": (remove(WEIGHTS), "", f"no {WEIGHTS} (or legacy {BIN})"),
-    "bin-truncated": (lambda d: (remove(WEIGHTS)(d), write(BIN, b"PK\x03\x04 cut here")(d)), BIN, "truncated or not a torch file"),
+    "bin-truncated": (
+        lambda d: (remove(WEIGHTS)(d), write(BIN, b"PK\x03\x04 cut here")(d)),
+        BIN,
+        "truncated or not a torch file",
+    ),
 }
 
 
@@ -134,7 +150,11 @@ def test_inspect_a_missing_directory(tmp_path):
 
 
 def test_dumps_config_sorts_set_valued_fields_but_not_token_indices():
-    config = {"peft_type": "LORA", "target_modules": {"v_proj", "q_proj", "k_proj"}, "trainable_token_indices": [9, 2, 5]}
+    config = {
+        "peft_type": "LORA",
+        "target_modules": {"v_proj", "q_proj", "k_proj"},
+        "trainable_token_indices": [9, 2, 5],
+    }
     text = dumps_config(config)
     assert json.loads(text)["target_modules"] == ["k_proj", "q_proj", "v_proj"]
     # The order of token indices is the row order of the saved delta tensor: keep it.

@@ -10,9 +10,8 @@ import pytest
 from peft import LoraConfig, get_peft_model
 
 import adaptvc
-from tests.conftest import run_cli
+from tests.conftest import imported_modules, run_cli
 from tests.models import perturb_adapter, tiny_llama
-from tests.conftest import imported_modules
 from tests.test_cli_startup import HEAVY
 
 
@@ -80,7 +79,9 @@ def test_inspect_a_legacy_bin_directory(adapter_dir, tmp_path):
     assert out["weights_format"] == "bin" and out["weights_file"] == "adapter_model.bin"
     expected = expected_summary(adapter_dir)
     assert (out["tensor_count"], out["parameter_count"], out["dtypes"]) == (
-        expected["tensor_count"], expected["parameter_count"], expected["dtypes"]
+        expected["tensor_count"],
+        expected["parameter_count"],
+        expected["dtypes"],
     )
 
 

@@ -23,7 +23,13 @@ from adaptvc.adapter_diff.result import DiffResult, DiffSummary, ModuleDiff, Ten
 from adaptvc.adapter_diff.sources import AdapterSource, resolve_source, workspace_source
 
 __all__ = [
-    "AdapterSource", "DiffResult", "DiffSummary", "ModuleDiff", "TensorDiff", "diff_adapters", "diff_sources",
+    "AdapterSource",
+    "DiffResult",
+    "DiffSummary",
+    "ModuleDiff",
+    "TensorDiff",
+    "diff_adapters",
+    "diff_sources",
 ]
 
 

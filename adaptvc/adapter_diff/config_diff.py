@@ -54,7 +54,10 @@ def check_base_models(a: AdapterSource, b: AdapterSource, *, force: bool = False
         if not names_a & names_b:
             status, problem = "mismatch", f"recorded base models differ: {a.label} names {na!r}, {b.label} names {nb!r}"
         elif ra and rb and ra != rb:
-            status, problem = "mismatch", f"base model {na!r} at different revisions: {ra} ({a.label}) vs {rb} ({b.label})"
+            status, problem = (
+                "mismatch",
+                f"base model {na!r} at different revisions: {ra} ({a.label}) vs {rb} ({b.label})",
+            )
         else:
             status, problem = "match", "same name; no fingerprints recorded on both sides to compare"
     else:

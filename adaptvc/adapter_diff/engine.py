@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -68,7 +68,7 @@ def _workers() -> int:
     return max(1, min(cpus, MAX_WORKERS))
 
 
-def _in_order(fn: Callable[[T, Buffers], R], items: Sequence[T], workers: int) -> Iterator[R]:
+def _in_order(fn: Callable[[T, Buffers], R], items: Sequence[T], workers: int) -> Generator[R, None, None]:
     """``fn(item, buffers)`` for every item, computed by ``workers`` threads (each with
     its own :class:`Buffers`), yielded in the items' order. The first exception is
     raised in the caller; the threads are joined before this generator finishes."""
@@ -97,15 +97,17 @@ def _in_order(fn: Callable[[T, Buffers], R], items: Sequence[T], workers: int) -
                 failed[i] = exc
             ready[i].set()
 
-    threads = [threading.Thread(target=run, name=f"adaptvc-diff-{k}", daemon=True)
-               for k in range(min(workers, len(items)))]
+    threads = [
+        threading.Thread(target=run, name=f"adaptvc-diff-{k}", daemon=True) for k in range(min(workers, len(items)))
+    ]
     for t in threads:
         t.start()
     try:
         for i in range(len(items)):
             ready[i].wait()
-            if failed[i] is not None:
-                raise failed[i]
+            exc = failed[i]
+            if exc is not None:
+                raise exc
             yield results[i]
             results[i] = None
     finally:
@@ -143,9 +145,15 @@ def diff_sources(
         modules = _walk_modules(ra, rb, la, lb, progress)
         tensors = _walk_others(ra, rb, la, lb)
     return DiffResult(
-        a=a.label, b=b.label, origin_a=a.origin, origin_b=b.origin, config=config,
-        modules=tuple(modules.modules), tensors=tuple(tensors.tensors),
-        summary=_summary(modules, tensors, base_check), notes=tuple(notes),
+        a=a.label,
+        b=b.label,
+        origin_a=a.origin,
+        origin_b=b.origin,
+        config=config,
+        modules=tuple(modules.modules),
+        tensors=tuple(tensors.tensors),
+        summary=_summary(modules, tensors, base_check),
+        notes=tuple(notes),
     )
 
 
@@ -179,14 +187,26 @@ class _ModuleTally:
             self.d2 += na * na + nb * nb
         else:
             st = result
-            self.modules.append(ModuleDiff(
-                module=ma.name, norm_a=st.norm_a, norm_b=st.norm_b, delta_norm=st.delta_norm,
-                relative=st.relative, cosine=st.cosine, kind=ma.kind, shape=ma.shape,
-                rank_a=ma.rank, rank_b=mb.rank, scale_a=ma.scale, scale_b=mb.scale, inner=st.inner,
-            ))
-            self.a2 += st.norm_a ** 2
-            self.b2 += st.norm_b ** 2
-            self.d2 += st.delta_norm ** 2
+            self.modules.append(
+                ModuleDiff(
+                    module=ma.name,
+                    norm_a=st.norm_a,
+                    norm_b=st.norm_b,
+                    delta_norm=st.delta_norm,
+                    relative=st.relative,
+                    cosine=st.cosine,
+                    kind=ma.kind,
+                    shape=ma.shape,
+                    rank_a=ma.rank,
+                    rank_b=mb.rank,
+                    scale_a=ma.scale,
+                    scale_b=mb.scale,
+                    inner=st.inner,
+                )
+            )
+            self.a2 += st.norm_a**2
+            self.b2 += st.norm_b**2
+            self.d2 += st.delta_norm**2
             self.inner += st.inner
         self._step()
 
@@ -202,8 +222,9 @@ class _ModuleTally:
             self.progress(self.done, self.steps)
 
 
-def _compare_pair(ra: SafetensorsReader, rb: SafetensorsReader, pair: tuple[LoraModule, LoraModule | None],
-                  buffers: Buffers) -> Any:
+def _compare_pair(
+    ra: SafetensorsReader, rb: SafetensorsReader, pair: tuple[LoraModule, LoraModule | None], buffers: Buffers
+) -> Any:
     """One module of ``a`` against its namesake in ``b`` (run on a worker thread): the
     :class:`PairStats`, or ``‖ΔW_a‖`` when ``b`` lacks it, or both norms when the shapes differ."""
     ma, mb = pair
@@ -220,8 +241,9 @@ def _compare_pair(ra: SafetensorsReader, rb: SafetensorsReader, pair: tuple[Lora
     return st
 
 
-def _walk_modules(ra: SafetensorsReader, rb: SafetensorsReader, la: AdapterLayout, lb: AdapterLayout,
-                  progress: Progress | None) -> _ModuleTally:
+def _walk_modules(
+    ra: SafetensorsReader, rb: SafetensorsReader, la: AdapterLayout, lb: AdapterLayout, progress: Progress | None
+) -> _ModuleTally:
     """Every LoRA module: ``a``'s in its file order (sequential reads of the mapping), on
     worker threads, results taken in order; then those only ``b`` has."""
     tally = _ModuleTally(len(la.modules) + len(set(lb.modules) - set(la.modules)), progress)
@@ -262,11 +284,19 @@ def _walk_others(ra: SafetensorsReader, rb: SafetensorsReader, la: AdapterLayout
             tally.reshaped.append(ShapeChange(name, ia.shape, ib.shape, norm_of(ra, ia.name), norm_of(rb, ib.name)))
         else:
             es = compare_tensors(ra, ia.name, rb, ib.name)
-            tally.tensors.append(TensorDiff(
-                tensor=name, shape=ia.shape, dtype_a=ia.dtype, dtype_b=ib.dtype, norm_a=es.norm_a,
-                norm_b=es.norm_b, delta_norm=es.delta_norm, max_abs_diff=es.max_abs_diff,
-                relative=relative_change(es.delta_norm, es.norm_a),
-            ))
+            tally.tensors.append(
+                TensorDiff(
+                    tensor=name,
+                    shape=ia.shape,
+                    dtype_a=ia.dtype,
+                    dtype_b=ib.dtype,
+                    norm_a=es.norm_a,
+                    norm_b=es.norm_b,
+                    delta_norm=es.delta_norm,
+                    max_abs_diff=es.max_abs_diff,
+                    relative=relative_change(es.delta_norm, es.norm_a),
+                )
+            )
     for name, ib in sorted(lb.others.items(), key=lambda kv: kv[1].begin):
         if name not in la.others:
             tally.added.append(OneSided(name, ib.shape, norm_of(rb, ib.name)))

@@ -51,7 +51,7 @@ _EMBEDDING_FACTOR = re.compile(r"^(?P<module>.+)\.(?P<kind>lora_embedding_A|lora
 
 def display_name(key: str) -> str:
     """A saved key or module path without PEFT's ``base_model.model.`` prefix."""
-    return key[len(MODEL_PREFIX):] if key.startswith(MODEL_PREFIX) else key
+    return key[len(MODEL_PREFIX) :] if key.startswith(MODEL_PREFIX) else key
 
 
 def get_pattern_key(pattern_keys: Any, key_to_match: str) -> str | None:
@@ -65,7 +65,9 @@ def get_pattern_key(pattern_keys: Any, key_to_match: str) -> str | None:
             if re.match(rf"(.*\.)?({key})$", key_to_match):
                 return key
         except re.error as exc:
-            raise InvalidAdapterError(f"adapter_config.json: pattern {key!r} is not a valid regular expression ({exc})") from None
+            raise InvalidAdapterError(
+                f"adapter_config.json: pattern {key!r} is not a valid regular expression ({exc})"
+            ) from None
     return None
 
 
@@ -77,8 +79,18 @@ class LoraModule:
 
     __slots__ = ("name", "kind", "a", "b", "rank", "alpha", "scale", "shape")
 
-    def __init__(self, *, name: str, kind: str, a: TensorInfo, b: TensorInfo, rank: int, alpha: float,
-                 scale: float, shape: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: str,
+        a: TensorInfo,
+        b: TensorInfo,
+        rank: int,
+        alpha: float,
+        scale: float,
+        shape: tuple[int, ...],
+    ) -> None:
         self.name = name  # module path without "base_model.model."
         self.kind = kind  # "linear", "conv1d" (fan_in_fan_out), "embedding" or "conv"
         self.a = a  # lora_A / lora_embedding_A
@@ -164,11 +176,7 @@ def split_adapter(tensors: dict[str, TensorInfo], config: dict[str, Any], *, sou
             continue
         r, alpha, scale = module_scale(config, name)
         stored_r = a.shape[0] if a.shape else -1
-        fits = (
-            len(a.shape) >= 2 and len(b.shape) >= 2 and b.shape[1] == stored_r
-            and all(d == 1 for d in b.shape[2:]) and len(b.shape) == len(a.shape)
-        )
-        if not fits:  # not a layout we know (a newer PEFT variant?): compare what is stored
+        if not _factors_fit(a, b):  # not a layout we know (a newer PEFT variant?): compare what is stored
             others[display_name(a.name)] = a
             others[display_name(b.name)] = b
             continue
@@ -177,13 +185,31 @@ def split_adapter(tensors: dict[str, TensorInfo], config: dict[str, Any], *, sou
                 f"{source}: module {name!r} has rank {stored_r} in the weights but the config gives it r={r}"
                 " (check r / rank_pattern in adapter_config.json)"
             )
-        if embedding:
-            kind, shape = "embedding", (a.shape[1], b.shape[0])
-        elif len(a.shape) > 2:
-            kind, shape = "conv", (b.shape[0], *a.shape[1:])
-        elif fan_in_fan_out:
-            kind, shape = "conv1d", (a.shape[1], b.shape[0])
-        else:
-            kind, shape = "linear", (b.shape[0], a.shape[1])
+        kind, shape = _kind_and_shape(a, b, embedding=embedding, fan_in_fan_out=fan_in_fan_out)
         modules[name] = LoraModule(name=name, kind=kind, a=a, b=b, rank=r, alpha=alpha, scale=scale, shape=shape)
     return AdapterLayout(modules=modules, others=others)
+
+
+def _factors_fit(a: TensorInfo, b: TensorInfo) -> bool:
+    """Whether ``A`` (r × …) and ``B`` (… × r × 1…) have a layout this module knows."""
+    stored_r = a.shape[0] if a.shape else -1
+    return (
+        len(a.shape) >= 2
+        and len(b.shape) >= 2
+        and b.shape[1] == stored_r
+        and all(d == 1 for d in b.shape[2:])
+        and len(b.shape) == len(a.shape)
+    )
+
+
+def _kind_and_shape(
+    a: TensorInfo, b: TensorInfo, *, embedding: bool, fan_in_fan_out: bool
+) -> tuple[str, tuple[int, ...]]:
+    """The module's kind and the shape of its update ΔW, from its factors' shapes."""
+    if embedding:
+        return "embedding", (a.shape[1], b.shape[0])
+    if len(a.shape) > 2:
+        return "conv", (b.shape[0], *a.shape[1:])
+    if fan_in_fan_out:
+        return "conv1d", (a.shape[1], b.shape[0])
+    return "linear", (b.shape[0], a.shape[1])

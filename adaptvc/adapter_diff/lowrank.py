@@ -37,6 +37,7 @@ same fallback.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
@@ -83,8 +84,10 @@ class PairStats:
         self.inner = inner  # ⟨ΔW_a, ΔW_b⟩_F
 
     def __repr__(self) -> str:
-        return (f"PairStats(norm_a={self.norm_a!r}, norm_b={self.norm_b!r}, delta_norm={self.delta_norm!r}, "
-                f"inner={self.inner!r})")
+        return (
+            f"PairStats(norm_a={self.norm_a!r}, norm_b={self.norm_b!r}, delta_norm={self.delta_norm!r}, "
+            f"inner={self.inner!r})"
+        )
 
     @property
     def relative(self) -> float:
@@ -120,8 +123,9 @@ _dot = np.dot
 
 def _qr_norm(left: np.ndarray, right: np.ndarray) -> float:
     """‖left @ right‖_F via the triangular factors of thin QRs (backward stable)."""
-    t_left = np.linalg.qr(left, mode="r")
-    t_right = np.linalg.qr(right.T, mode="r")
+    # mode="r" returns the triangular factor alone (numpy's stubs say a QRResult)
+    t_left = cast(np.ndarray, np.linalg.qr(left, mode="r"))
+    t_right = cast(np.ndarray, np.linalg.qr(right.T, mode="r"))
     return float(np.linalg.norm(t_left @ t_right.T))
 
 
@@ -231,8 +235,9 @@ def _compare_other_rank(a: LowRankUpdate, b: LowRankUpdate) -> tuple[float, floa
     inner = sa * sb * _sum_product(a.left.T @ b.left, a.right @ b.right.T)
     d2 = na2 + nb2 - 2.0 * inner
     if d2 < CANCELLATION * (na2 + nb2) and na2 + nb2 > 0:
-        delta = _qr_norm(np.concatenate([sb * b.left, -sa * a.left], axis=1),
-                         np.concatenate([b.right, a.right], axis=0))
+        delta = _qr_norm(
+            np.concatenate([sb * b.left, -sa * a.left], axis=1), np.concatenate([b.right, a.right], axis=0)
+        )
     else:
         delta = math.sqrt(max(d2, 0.0))
     return na2, nb2, delta, inner

@@ -113,8 +113,13 @@ class ShapeChange:
     norm_b: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape_a": list(self.shape_a), "shape_b": list(self.shape_b),
-                "norm_a": self.norm_a, "norm_b": self.norm_b}
+        return {
+            "name": self.name,
+            "shape_a": list(self.shape_a),
+            "shape_b": list(self.shape_b),
+            "norm_a": self.norm_a,
+            "norm_b": self.norm_b,
+        }
 
 
 @dataclass(frozen=True)
@@ -212,8 +217,15 @@ class DiffResult:
         """No config change, no tensor change, nothing added, removed or reshaped."""
         s = self.summary
         return not (
-            self.config or s.modules_changed or s.tensors_changed or s.modules_added or s.modules_removed
-            or s.modules_reshaped or s.tensors_added or s.tensors_removed or s.tensors_reshaped
+            self.config
+            or s.modules_changed
+            or s.tensors_changed
+            or s.modules_added
+            or s.modules_removed
+            or s.modules_reshaped
+            or s.tensors_added
+            or s.tensors_removed
+            or s.tensors_reshaped
         )
 
     def top(self, n: int = 10) -> list[ModuleDiff]:

@@ -48,7 +48,11 @@ class AdapterSource:
 
 
 def _base_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    return {"name_or_path": config.get("base_model_name_or_path"), "revision": config.get("revision"), "fingerprint": None}
+    return {
+        "name_or_path": config.get("base_model_name_or_path"),
+        "revision": config.get("revision"),
+        "fingerprint": None,
+    }
 
 
 def is_adapter_directory(path: Path) -> bool:
@@ -71,8 +75,14 @@ def directory_source(path: str | os.PathLike[str], *, label: str | None = None) 
         )
     # The same link `save` records: with a fingerprint when the base model is on disk, so
     # a workspace or a plain directory is checked as strictly as a saved version.
-    return AdapterSource(label=label or str(path), directory=directory, weights=weights, config=config,
-                         base_model=base_model_dict(config), origin=str(directory))
+    return AdapterSource(
+        label=label or str(path),
+        directory=directory,
+        weights=weights,
+        config=config,
+        base_model=base_model_dict(config),
+        origin=str(directory),
+    )
 
 
 def resolve_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterSource:
@@ -91,8 +101,11 @@ def resolve_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterSo
     looks_like_path = os.sep in text or text.startswith(".") or (os.altsep is not None and os.altsep in text)
     if looks_like_path:
         if candidates[0].is_dir():
-            raise InvalidAdapterError(f"{text}: no {CONFIG_NAME} in this directory; not a PEFT adapter",
-                                      path=text, hint="point at a directory written by save_pretrained")
+            raise InvalidAdapterError(
+                f"{text}: no {CONFIG_NAME} in this directory; not a PEFT adapter",
+                path=text,
+                hint="point at a directory written by save_pretrained",
+            )
         raise InvalidAdapterError(f"{text}: no such directory", path=text)
     return _version_source(text, repo=repo)
 
@@ -115,15 +128,22 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
         config = json.loads(adapter_repo.version_config(version))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidAdapterError(f"{version.ref}: adapter_config.json in git is not valid JSON ({exc})") from None
-    directory = adapter_repo.root / version.directory if version.directory else adapter_repo.adapter_dir(version.adapter)
+    directory = (
+        adapter_repo.root / version.directory if version.directory else adapter_repo.adapter_dir(version.adapter)
+    )
     base = version.base_model.to_dict()
     if not base.get("name_or_path"):
         base = _base_from_config(config)
     # `save --base-model` may have recorded another name than the config's; both name it.
     base["config_name"] = config.get("base_model_name_or_path")
-    return AdapterSource(label=ref, directory=directory, weights=adapter_repo.dvc_cache.object_path(version.id),
-                         config=config, base_model=base,
-                         origin=f"saved version {version.id[:12]}: {version.message.splitlines()[0] if version.message else ''}")
+    return AdapterSource(
+        label=ref,
+        directory=directory,
+        weights=adapter_repo.dvc_cache.object_path(version.id),
+        config=config,
+        base_model=base,
+        origin=f"saved version {version.id[:12]}: {version.message.splitlines()[0] if version.message else ''}",
+    )
 
 
 def workspace_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterSource:
@@ -147,6 +167,7 @@ def workspace_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> Adapter
     if not (directory / WEIGHTS_NAME).is_file():
         raise InvalidAdapterError(
             f"{adapter_repo.rel(directory)}: no {WEIGHTS_NAME} in the workspace to compare {text} with",
-            path=str(directory), hint=f"adaptvc checkout {name}   (or give REF_B)",
+            path=str(directory),
+            hint=f"adaptvc checkout {name}   (or give REF_B)",
         )
     return directory_source(directory, label=f"{name} (workspace)")

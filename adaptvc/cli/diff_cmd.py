@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -36,11 +37,13 @@ def _value(v: Any) -> str:
     return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else repr(v) if isinstance(v, str) else str(v)
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def fmt(row: tuple[str, ...]) -> str:
-        return "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        return "  " + "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
 
     return [fmt(header), *(fmt(r) for r in rows)]
 
@@ -58,10 +61,12 @@ def render_text(result: DiffResult, top: int) -> list[str]:
 
 def _header_lines(result: DiffResult) -> list[str]:
     """Both sides, the base-model check and the notes."""
-    lines = [f"{side}: {name}" + ("" if str(origin) == str(name) else f"  ({origin})")
-             for side, name, origin in (("a", result.a, result.origin_a), ("b", result.b, result.origin_b))]
+    lines = [
+        f"{side}: {name}" + ("" if str(origin) == str(name) else f"  ({origin})")
+        for side, name, origin in (("a", result.a, result.origin_a), ("b", result.b, result.origin_b))
+    ]
     bm = result.summary.base_model
-    names = {bm.a.get("name_or_path"), bm.b.get("name_or_path")} - {None}
+    names = {n for n in (bm.a.get("name_or_path"), bm.b.get("name_or_path")) if n is not None}
     base = " / ".join(sorted(names)) or "(not recorded)"
     status = {"match": "", "unknown": "unchecked: ", "mismatch": "DIFFERENT, compared with --force: "}[bm.status]
     lines.append(f"base model: {base}  [{status}{bm.detail}]")
@@ -79,8 +84,11 @@ def _module_lines(result: DiffResult, top: int) -> list[str]:
     """Totals over the LoRA updates, the ranking, and modules one side lacks."""
     s = result.summary
     parts = [f"{s.modules_compared} compared", f"{s.modules_changed} changed"]
-    parts += [f"{len(x)} {w}" for x, w in ((s.modules_added, "added"), (s.modules_removed, "removed"),
-                                          (s.modules_reshaped, "reshaped")) if x]
+    parts += [
+        f"{len(x)} {w}"
+        for x, w in ((s.modules_added, "added"), (s.modules_removed, "removed"), (s.modules_reshaped, "reshaped"))
+        if x
+    ]
     lines = [
         "LoRA updates ΔW: " + ", ".join(parts),
         f"  total  ‖ΔW_a‖ {_g(s.norm_a)}  ‖ΔW_b‖ {_g(s.norm_b)}  ‖ΔW_b−ΔW_a‖ {_g(s.delta_norm)}"
@@ -92,8 +100,18 @@ def _module_lines(result: DiffResult, top: int) -> list[str]:
     unchanged = sum(1 for m in result.modules if m.delta_norm == 0)
     if ranked:
         lines += ["", f"top {len(ranked)} of {len(result.modules)} modules by relative change:"]
-        rows = [(m.module, _g(m.norm_a), _g(m.norm_b), _g(m.delta_norm), _pct(m.relative), _g(m.cosine, 6),
-                 str(m.rank_a) if m.rank_a == m.rank_b else f"{m.rank_a}->{m.rank_b}") for m in ranked]
+        rows = [
+            (
+                m.module,
+                _g(m.norm_a),
+                _g(m.norm_b),
+                _g(m.delta_norm),
+                _pct(m.relative),
+                _g(m.cosine, 6),
+                str(m.rank_a) if m.rank_a == m.rank_b else f"{m.rank_a}->{m.rank_b}",
+            )
+            for m in ranked
+        ]
         lines += _table(rows, ("module", "‖ΔW_a‖", "‖ΔW_b‖", "‖Δ‖", "relative", "cosine", "r"))
         if unchanged:
             lines.append(f"  ({unchanged} other module{'s' if unchanged != 1 else ''} unchanged)")
@@ -114,8 +132,10 @@ def _tensor_lines(result: DiffResult, top: int) -> list[str]:
     lines = ["", f"other tensors (elementwise): {s.tensors_compared} compared, {s.tensors_changed} changed"]
     changed = sorted((t for t in result.tensors if t.delta_norm > 0), key=lambda t: -t.relative)[: max(top, 0)]
     if changed:
-        rows = [(t.tensor, _g(t.norm_a), _g(t.norm_b), _g(t.delta_norm), _g(t.max_abs_diff), _pct(t.relative))
-                for t in changed]
+        rows = [
+            (t.tensor, _g(t.norm_a), _g(t.norm_b), _g(t.delta_norm), _g(t.max_abs_diff), _pct(t.relative))
+            for t in changed
+        ]
         lines += _table(rows, ("tensor", "‖a‖", "‖b‖", "‖b−a‖", "max|b−a|", "relative"))
     for word, items in (("added", s.tensors_added), ("removed", s.tensors_removed)):
         lines += [f"  {word}: {t.name}  {list(t.shape)}" for t in items]
@@ -137,12 +157,29 @@ def _single_threaded_blas() -> None:
 @click.command("diff")
 @click.argument("ref_a", metavar="REF_A")
 @click.argument("ref_b", metavar="[REF_B]", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text (a, b, config, modules, tensors, summary).")
-@click.option("--top", "top", type=click.IntRange(min=0), default=10, show_default=True,
-              help="How many modules to list, by relative change.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE.png",
-              callback=not_empty,
-              help="Also write a heatmap of relative change (layers x module types); needs adaptvc[plot].")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document on stdout instead of text (a, b, config, modules, tensors, summary).",
+)
+@click.option(
+    "--top",
+    "top",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many modules to list, by relative change.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="FILE.png",
+    callback=not_empty,
+    help="Also write a heatmap of relative change (layers x module types); needs adaptvc[plot].",
+)
 @click.option("--force", "-f", is_flag=True, help="Compare even if the adapters were trained on different base models.")
 def diff_command(ref_a: str, ref_b: str | None, as_json: bool, top: int, plot_path: str | None, force: bool) -> None:
     """Compare two adapters layer by layer, without the base model.

@@ -54,7 +54,9 @@ def remote_add(name: str, url: str, default: bool, local: bool, force: bool) -> 
 
 
 @remote.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text (secrets masked).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text (secrets masked)."
+)
 def remote_list(as_json: bool) -> None:
     """List the DVC remotes.
 
@@ -126,10 +128,13 @@ def remote_default(name: str | None, unset: bool, local: bool) -> None:
             click.echo(current)
         return
     r = api.remote_default(name, local=local)
+    assert r is not None  # None only when the default is cleared
     info(f"Default remote: {r.name} -> {r.url} in {where}")
     if not r.default:
-        warn("your .dvc/config.local names another default, which takes precedence in this clone "
-             "(adaptvc remote default --unset --local)")
+        warn(
+            "your .dvc/config.local names another default, which takes precedence in this clone "
+            "(adaptvc remote default --unset --local)"
+        )
 
 
 @remote.command("modify")
@@ -137,8 +142,9 @@ def remote_default(name: str | None, unset: bool, local: bool) -> None:
 @click.argument("key")
 @click.argument("value", required=False)
 @click.option("--local", is_flag=True, help="Write to .dvc/config.local (required for credentials).")
-@click.option("--global", "global_", is_flag=True,
-              help="Write to your DVC global config: applies to remote NAME in every clone.")
+@click.option(
+    "--global", "global_", is_flag=True, help="Write to your DVC global config: applies to remote NAME in every clone."
+)
 @click.option("-u", "--unset", is_flag=True, help="Remove the option instead of setting it.")
 def remote_modify(name: str, key: str, value: str | None, local: bool, global_: bool, unset: bool) -> None:
     """Set option KEY of the DVC remote NAME to VALUE.
@@ -166,8 +172,16 @@ def remote_modify(name: str, key: str, value: str | None, local: bool, global_: 
 
 @click.command("push")
 @click.argument("refs", nargs=-1)
-@click.option("-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote).")
-@click.option("--git-remote", default="origin", show_default=True, metavar="NAME", help="Git remote for the branch and version tags.")
+@click.option(
+    "-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote)."
+)
+@click.option(
+    "--git-remote",
+    default="origin",
+    show_default=True,
+    metavar="NAME",
+    help="Git remote for the branch and version tags.",
+)
 @click.option("--no-git", is_flag=True, help="Upload the weights only; push nothing to git.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), metavar="N", help="Parallel uploads (default 4).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -192,8 +206,10 @@ def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
         emit_json(result)
         return
     if result.uploaded:
-        info(f"Uploaded {len(result.uploaded)} version(s) to DVC remote {result.remote} "
-             f"({human_bytes(result.bytes)} in {result.seconds:.1f} s): {', '.join(result.uploaded)}")
+        info(
+            f"Uploaded {len(result.uploaded)} version(s) to DVC remote {result.remote} "
+            f"({human_bytes(result.bytes)} in {result.seconds:.1f} s): {', '.join(result.uploaded)}"
+        )
     elif result.already_there:
         there = result.already_there
         named = f": {', '.join(there)}" if len(there) <= 5 else ""
@@ -205,8 +221,12 @@ def push(refs, remote, git_remote, no_git, jobs, quiet, as_json) -> None:
 
 
 @click.command("pull")
-@click.option("-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote).")
-@click.option("--git-remote", default="origin", show_default=True, metavar="NAME", help="Git remote to fast-forward from.")
+@click.option(
+    "-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote)."
+)
+@click.option(
+    "--git-remote", default="origin", show_default=True, metavar="NAME", help="Git remote to fast-forward from."
+)
 @click.option("--no-git", is_flag=True, help="Only fetch the weights the workspace needs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
@@ -229,8 +249,10 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
         return
     if result.git_remote:
         moved = result.old_commit != result.new_commit
-        info(f"{result.branch}: " + (f"{(result.old_commit or '')[:8]}..{(result.new_commit or '')[:8]}" if moved
-                                     else "already up to date"))
+        info(
+            f"{result.branch}: "
+            + (f"{(result.old_commit or '')[:8]}..{(result.new_commit or '')[:8]}" if moved else "already up to date")
+        )
     for name in result.sync.updated:
         info(f"Updated the weights of {name}")
     for w in result.sync.warnings:
@@ -240,7 +262,9 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
 @click.command("clone")
 @click.argument("url", callback=not_empty)
 @click.argument("directory", required=False, callback=not_empty)
-@click.option("-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote).")
+@click.option(
+    "-r", "--remote", "remote", metavar="NAME", help="DVC remote for the weights (default: the default remote)."
+)
 @click.option("--no-hooks", is_flag=True, help="Do not install adaptvc's git hooks in the clone.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")

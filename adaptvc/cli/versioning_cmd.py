@@ -59,17 +59,44 @@ def _parse_metrics(ctx: click.Context, param: click.Parameter, values: Sequence[
 
 
 @click.command("save")
-@click.option("--adapter", "-a", "adapter", required=True, metavar="NAME", help="Name of the adapter (its directory is adapters/NAME/).")
+@click.option(
+    "--adapter",
+    "-a",
+    "adapter",
+    required=True,
+    metavar="NAME",
+    help="Name of the adapter (its directory is adapters/NAME/).",
+)
 @click.option("--message", "-m", required=True, metavar="MESSAGE", help="What this version is, e.g. 'epoch 3'.")
-@click.option("--from", "source", type=click.Path(file_okay=False, path_type=str), callback=not_empty,
-              help="Copy the adapter in from a training output (a folder with <name>/ subfolders picks NAME's).")
-@click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", callback=_parse_metrics,
-              help="A metric to record (repeatable).")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(file_okay=False, path_type=str),
+    callback=not_empty,
+    help="Copy the adapter in from a training output (a folder with <name>/ subfolders picks NAME's).",
+)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_parse_metrics,
+    help="A metric to record (repeatable).",
+)
 @click.option("--parent", metavar="REF", help="Record REF as the parent instead of the version the workspace is at.")
-@click.option("--base-model", metavar="PATH_OR_ID", help="Base model to link instead of the config's base_model_name_or_path.")
+@click.option(
+    "--base-model", metavar="PATH_OR_ID", help="Base model to link instead of the config's base_model_name_or_path."
+)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def save_command(adapter: str, message: str, source: str | None, metrics: dict[str, Any], parent: str | None,
-                 base_model: str | None, as_json: bool) -> None:
+def save_command(
+    adapter: str,
+    message: str,
+    source: str | None,
+    metrics: dict[str, Any],
+    parent: str | None,
+    base_model: str | None,
+    as_json: bool,
+) -> None:
     """Save the adapter's current files as a new version.
 
     Weights go to DVC (a stock .dvc pointer, the object in the DVC cache); config, pointer
@@ -82,8 +109,7 @@ def save_command(adapter: str, message: str, source: str | None, metrics: dict[s
       adaptvc save --adapter task_a -m "epoch 3" --metric eval_loss=1.92
       adaptvc save --adapter task_a --from outputs/checkpoint-500 -m "step 500"
     """
-    version = api.save(source, adapter=adapter, message=message, metrics=metrics,
-                       parent=parent, base_model=base_model)
+    version = api.save(source, adapter=adapter, message=message, metrics=metrics, parent=parent, base_model=base_model)
     if as_json:
         emit_json({**version.to_dict(), "created": version.new})
         return
@@ -91,7 +117,9 @@ def save_command(adapter: str, message: str, source: str | None, metrics: dict[s
         info(f"No changes: {version.directory}/ is identical to {version.ref}; no version created.")
         return
     commit = (version.commit or "")[:10]
-    click.echo(f"Saved {style(version.ref, bold=True)} ({version.id[:12]}, {human_bytes(version.size)}) in commit {commit}")
+    click.echo(
+        f"Saved {style(version.ref, bold=True)} ({version.id[:12]}, {human_bytes(version.size)}) in commit {commit}"
+    )
 
 
 # --- log --------------------------------------------------------------------------------
@@ -115,8 +143,9 @@ def _base_text(v) -> str:
     return text
 
 
-def graph_rows(nodes: Sequence[Hashable],
-               parents_of: Callable[[Hashable], list[Hashable]]) -> list[tuple[str, Any, str]]:
+def graph_rows(
+    nodes: Sequence[Hashable], parents_of: Callable[[Hashable], list[Hashable]]
+) -> list[tuple[str, Any, str]]:
     """A `git log --graph`-like drawing of a DAG listed newest first.
 
     Returns rows ``(prefix, node, continuation)`` for node lines (``continuation`` is the
@@ -124,7 +153,7 @@ def graph_rows(nodes: Sequence[Hashable],
     branches.
     """
     cols: list[Hashable | None] = []
-    rows: list[tuple[str, Any]] = []
+    rows: list[tuple[str, Any, str]] = []
     for node in nodes:
         waiting = [i for i, k in enumerate(cols) if k == node]
         if len(waiting) > 1:  # branches meet at this node: draw "|/" and collapse them
@@ -170,8 +199,9 @@ def _render_adapter_log(name: str, vs: list) -> None:
         by_link.setdefault((v.version, v.id), (v.version, v.id, v.created_at))
 
     def parents_of(k):
-        return [by_link[(p.version, p.id)] for p in key[k].parents
-                if p.adapter == name and (p.version, p.id) in by_link]
+        return [
+            by_link[(p.version, p.id)] for p in key[k].parents if p.adapter == name and (p.version, p.id) in by_link
+        ]
 
     dup = {n for n in {v.version for v in vs} if len({v.id for v in vs if v.version == n}) > 1}
     for prefix, k, cont in graph_rows(list(key), parents_of):
@@ -180,7 +210,9 @@ def _render_adapter_log(name: str, vs: list) -> None:
             continue
         v = key[k]
         ref = f"{v.adapter}@{v.id[:12]}" if v.version in dup else v.ref  # a vN two branches minted
-        head = f"{style(ref, fg='yellow', bold=True)}  {v.id[:8]}  {_short_time(v.created_at)}  {v.author.split(' <')[0]}"
+        head = (
+            f"{style(ref, fg='yellow', bold=True)}  {v.id[:8]}  {_short_time(v.created_at)}  {v.author.split(' <')[0]}"
+        )
         if v.aliases:
             head += "  (" + ", ".join(v.aliases) + ")"
         click.echo(prefix + head)
@@ -214,15 +246,21 @@ def log_command(adapter: str | None, as_json: bool) -> None:
     if adapter and "@" in adapter:
         # `log` lists an adapter's versions; a ref names one version, which `show` prints.
         name = adapter.split("@", 1)[0]
-        raise click.BadParameter(f"{adapter!r} is a ref; log takes an adapter name: `adaptvc log {name}` "
-                                 f"(or `adaptvc show {adapter}` for that version)", param_hint="'ADAPTER'")
+        raise click.BadParameter(
+            f"{adapter!r} is a ref; log takes an adapter name: `adaptvc log {name}` "
+            f"(or `adaptvc show {adapter}` for that version)",
+            param_hint="'ADAPTER'",
+        )
     versions = api.log(adapter)
     if as_json:
         emit_json([v.to_dict() for v in versions])
         return
     if not versions:
-        info(f"No versions of {adapter} saved yet. Save one: adaptvc save --adapter {adapter} -m MESSAGE" if adapter
-             else "No versions saved yet. Save one: adaptvc save --adapter NAME -m MESSAGE")
+        info(
+            f"No versions of {adapter} saved yet. Save one: adaptvc save --adapter {adapter} -m MESSAGE"
+            if adapter
+            else "No versions saved yet. Save one: adaptvc save --adapter NAME -m MESSAGE"
+        )
         return
     _render_log(versions)
 
@@ -287,11 +325,11 @@ def show_command(ref: str, as_json: bool) -> None:
 
 _STATUS_HINTS = {
     "modified": "{name}: keep the changes with adaptvc save --adapter {name} -m MESSAGE, "
-                "or drop them with adaptvc checkout {ref} --force",
+    "or drop them with adaptvc checkout {ref} --force",
     "weights missing": "{name}: adaptvc checkout {ref} (restores the weights, fetching them if needed)",
     "never saved": "{name}: adaptvc save --adapter {name} -m MESSAGE",
     "deleted": "{name}: adaptvc checkout {name} (restores the directory: files from git, weights from the DVC "
-               "cache); or, to drop it for good, commit the deletion (git rm -r on its directory, git commit)",
+    "cache); or, to drop it for good, commit the deletion (git rm -r on its directory, git commit)",
 }
 
 
@@ -321,7 +359,9 @@ def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
                 raise AdapterNotFoundError(
                     f"no adapter {name!r}"
                     + (f"; adapters: {', '.join(sorted(known))}" if known else "; no adapter saved yet"),
-                    name=name, hint="adaptvc status" if known else f"adaptvc save --adapter {name} -m MESSAGE")
+                    name=name,
+                    hint="adaptvc status" if known else f"adaptvc save --adapter {name} -m MESSAGE",
+                )
         statuses = [s for s in statuses if s.adapter in adapters]
     if as_json:
         emit_json([s.to_dict() for s in statuses])
@@ -439,5 +479,13 @@ def alias_command(ref: str, name: str, as_json: bool) -> None:
     click.echo(f"{v.adapter}@{name} -> {v.ref}")
 
 
-COMMANDS = [init_command, save_command, log_command, show_command, status_command, checkout_command,
-            export_command, alias_command]
+COMMANDS = [
+    init_command,
+    save_command,
+    log_command,
+    show_command,
+    status_command,
+    checkout_command,
+    export_command,
+    alias_command,
+]

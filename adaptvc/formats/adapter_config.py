@@ -39,7 +39,11 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidAdapterError(f"{path}: no such file; not a PEFT adapter directory", path=str(path), hint="point at a directory written by save_pretrained (it holds adapter_config.json)") from None
+        raise InvalidAdapterError(
+            f"{path}: no such file; not a PEFT adapter directory",
+            path=str(path),
+            hint="point at a directory written by save_pretrained (it holds adapter_config.json)",
+        ) from None
     except UnicodeDecodeError:
         raise InvalidAdapterError(f"{path}: not UTF-8 text", path=str(path)) from None
     try:

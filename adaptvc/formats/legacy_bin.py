@@ -69,8 +69,7 @@ def load_bin_state_dict(path: str | os.PathLike[str]) -> dict[str, "torch.Tensor
             # torch's message is a page long; keep the line that names the culprit.
             culprit = next((ln.strip() for ln in text.splitlines() if "GLOBAL " in ln), "").split(". ")[0]
             raise UnsafeFileError(
-                f"{path}: refused: this pickle would run code when loaded"
-                + (f" ({culprit})" if culprit else ""),
+                f"{path}: refused: this pickle would run code when loaded" + (f" ({culprit})" if culprit else ""),
                 path=str(path),
                 hint="only load it if you trust its author; otherwise re-save the adapter from the model",
             ) from None
@@ -80,7 +79,9 @@ def load_bin_state_dict(path: str | os.PathLike[str]) -> dict[str, "torch.Tensor
         first = (str(exc).splitlines() or [""])[0].split(". ")[0]
         detail = first if isinstance(exc, RuntimeError) else f"{type(exc).__name__} {first}".strip()
         raise InvalidAdapterError(f"{path}: truncated or not a torch file ({detail})", path=str(path)) from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise InvalidAdapterError(
             f"{path}: expected a mapping of tensor names to tensors, got {type(state).__name__}", path=str(path)
         )
@@ -131,7 +132,8 @@ def convert(directory: str | os.PathLike[str], *, keep_bin: bool = False) -> Pat
 
     written = load_file(str(target))
     same = written.keys() == state.keys() and all(
-        written[k].dtype == v.dtype and written[k].shape == v.shape and torch.equal(written[k], v) for k, v in state.items()
+        written[k].dtype == v.dtype and written[k].shape == v.shape and torch.equal(written[k], v)
+        for k, v in state.items()
     )
     if not same:  # pragma: no cover - would be a safetensors bug; keep the original
         target.unlink(missing_ok=True)

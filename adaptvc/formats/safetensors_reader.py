@@ -20,6 +20,7 @@ import mmap
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 import numpy as np
 
@@ -29,12 +30,20 @@ from adaptvc.formats.safetensors_header import SafetensorsHeader, TensorInfo, re
 # safetensors dtype → little-endian numpy dtype (safetensors data is always little-endian).
 # BF16 is handled apart: numpy has no such type.
 NUMPY_DTYPES: dict[str, str] = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2",
-    "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
-    "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U64": "<u8",
+    "U32": "<u4",
+    "U16": "<u2",
+    "U8": "u1",
+    "BOOL": "?",
 }
 SUPPORTED_DTYPES = frozenset({*NUMPY_DTYPES, "BF16"})
-
 
 
 def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
@@ -58,7 +67,7 @@ class SafetensorsReader:
     def __init__(self, path: str | os.PathLike[str], header: SafetensorsHeader | None = None) -> None:
         self.path = Path(path)
         self.header = header if header is not None else read_header(self.path)
-        self._file = None
+        self._file: BinaryIO | None = None
         self._map: mmap.mmap | None = None
         self._unreleased = 0  # bytes decoded from the mapping since the last release()
 
@@ -68,7 +77,9 @@ class SafetensorsReader:
         self.open()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def open(self) -> None:
@@ -99,7 +110,12 @@ class SafetensorsReader:
             raise InvalidAdapterError(f"{self.path}: no tensor {name!r}", path=str(self.path)) from None
 
     def read(
-        self, name: str, dtype: np.dtype | type = np.float64, *, start: int = 0, stop: int | None = None,
+        self,
+        name: str,
+        dtype: np.dtype | type = np.float64,
+        *,
+        start: int = 0,
+        stop: int | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Decode one tensor (or the flat element range ``[start, stop)`` of it) as ``dtype``.

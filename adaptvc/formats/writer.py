@@ -50,7 +50,7 @@ def _storage_id(tensor: torch.Tensor) -> tuple[Any, int, int]:
     return tensor.device, storage.data_ptr(), storage.nbytes()
 
 
-def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
+def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
     # A crash mid-save must leave the previous file, never half a file that PEFT would
     # then fail to load. The temporary file sits in a temporary directory next to the
     # target (same file system, so os.replace is atomic) and has the target's own name,

@@ -155,8 +155,9 @@ class AdaptvcCallback(TrainerCallback):
         message = self.message_template.format(**fields)
         # The snapshot taken at the epoch's end, not the live model (which the Trainer may
         # have moved on, or swapped for the best checkpoint, by now).
-        version = save_version(AdapterRepo.open(self.repo), self.adapter, message, source=pending.directory,
-                               metrics=metrics)
+        version = save_version(
+            AdapterRepo.open(self.repo), self.adapter, message, source=pending.directory, metrics=metrics
+        )
         self.versions.append(version)
         shutil.rmtree(pending.directory, ignore_errors=True)
         logger.info("adaptvc: saved %s", getattr(version, "ref", version))
