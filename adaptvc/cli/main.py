@@ -98,8 +98,7 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Click's Group.format_commands, with the stand-ins of unloaded commands.
-        commands = [(name, cmd) for name in self.list_commands(ctx)
-                    if not (cmd := self.commands.listing(name)).hidden]
+        commands = [(name, cmd) for name in self.list_commands(ctx) if not (cmd := self.commands.listing(name)).hidden]
         if commands:
             limit = formatter.width - 6 - max(len(name) for name, _ in commands)
             rows = [(name, cmd.get_short_help_str(limit)) for name, cmd in commands]
@@ -107,7 +106,11 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, commands=LazyCommands(COMMAND_TABLE), context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    commands=LazyCommands(COMMAND_TABLE),
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="adaptvc")
 @click.option(
     "--traceback",
@@ -132,6 +135,12 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["traceback"] = traceback
+    # While the command runs, the library's warnings (logging) are printed once as
+    # `Warning: ...` on stderr, and a --json document lists them. Imported here, not at
+    # the top: it imports logging (~3 ms), which `adaptvc --help` does without.
+    from adaptvc.cli.library_log import rendering_library_log
+
+    ctx.with_resource(rendering_library_log())
 
 
 def _split_traceback_flag(argv: list[str]) -> tuple[list[str], bool]:
@@ -139,7 +148,7 @@ def _split_traceback_flag(argv: list[str]) -> tuple[list[str], bool]:
     again with --traceback", and they add it at the end (``adaptvc diff a b --traceback``),
     where Click would reject it as an option of the subcommand."""
     if "--" in argv:
-        head, tail = argv[: argv.index("--")], argv[argv.index("--"):]
+        head, tail = argv[: argv.index("--")], argv[argv.index("--") :]
     else:
         head, tail = argv, []
     wanted = "--traceback" in head

@@ -2,11 +2,16 @@
 
 - ``emit_json`` prints exactly one JSON document on stdout.
 - ``info`` / ``warn`` go to stderr, so ``adaptvc log --json | jq`` always works.
+- Warnings have one renderer, :func:`warn`: ``Warning: …`` on stderr, and collected
+  while a command runs so that ``emit_json`` adds them to a JSON object document as
+  ``"warnings"``. The library's own warnings (``logging.getLogger("adaptvc")``) reach
+  it through :mod:`adaptvc.cli.library_log`.
 - Colour only on a terminal and never when ``NO_COLOR`` is set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -14,9 +19,20 @@ import os
 import pathlib
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
+
+# A JSON object document gets "warnings" only when the command warned: the documents'
+# keys stay what they were for a run without warnings (tests/test_diff_cli.py and
+# others pin them). Set to True to always add the list (empty when none).
+ALWAYS_ADD_WARNINGS = False
+
+# The warnings of the running command (a stack: in-process callers may nest commands).
+# A plain list under a lock, not a ContextVar: transfers warn from worker threads.
+_collected: list[list[str]] = []
+_collected_lock = threading.Lock()
 
 
 def use_color(stream=None) -> bool:
@@ -51,8 +67,22 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def emit_json(obj: Any) -> None:
-    """Print one JSON document on stdout."""
-    click.echo(json.dumps(to_jsonable(obj), indent=2, sort_keys=False, ensure_ascii=False))
+    """Print one JSON document on stdout; an object also carries the command's warnings."""
+    doc = to_jsonable(obj)
+    if isinstance(doc, dict):
+        doc = with_warnings(doc, collected_warnings())
+    click.echo(json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False))
+
+
+def with_warnings(doc: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """``doc`` with ``warnings`` appended to its ``"warnings"`` list (a result that
+    reports warnings itself keeps them first; none is repeated)."""
+    if not warnings and not ALWAYS_ADD_WARNINGS:
+        return doc
+    own = doc.get("warnings")
+    merged = list(own) if isinstance(own, list) else []
+    merged += [w for w in warnings if w not in merged]
+    return {**doc, "warnings": merged}
 
 
 def info(message: str) -> None:
@@ -60,7 +90,33 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
+    """Print ``Warning: message`` on stderr; a ``--json`` document will list it too."""
+    with _collected_lock:
+        if _collected:
+            _collected[-1].append(message)
     click.echo(style("Warning: ", err=True, fg="yellow", bold=True) + message, err=True)
+
+
+def collected_warnings() -> list[str]:
+    """The warnings of the running command so far."""
+    with _collected_lock:
+        return list(_collected[-1]) if _collected else []
+
+
+@contextlib.contextmanager
+def collecting_warnings() -> Iterator[list[str]]:
+    """Collect what :func:`warn` prints in this block (for ``emit_json``) into the list yielded."""
+    warnings: list[str] = []
+    with _collected_lock:
+        _collected.append(warnings)
+    try:
+        yield warnings
+    finally:
+        with _collected_lock:
+            for i in range(len(_collected) - 1, -1, -1):
+                if _collected[i] is warnings:
+                    del _collected[i]
+                    break
 
 
 def human_bytes(n: int | float) -> str:
@@ -94,10 +150,18 @@ def terminal_progress(*, quiet: bool) -> Callable[[Any], None] | None:
 
     def bar():
         if "bar" not in state:
-            from tqdm import tqdm
+            from tqdm import tqdm  # 25-30 ms to import: only once there is something to draw
 
-            state["bar"] = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                                desc="weights", leave=False, dynamic_ncols=True)
+            state["bar"] = tqdm(
+                total=0,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                desc="weights",
+                leave=False,
+                dynamic_ncols=True,
+            )
         return state["bar"]
 
     def progress(event) -> None:
