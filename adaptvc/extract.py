@@ -116,7 +116,7 @@ def get_adapter_state_dict(
     adapter_name: str | None = None,
     *,
     save_embedding_layers: bool | Literal["auto"] = False,
-) -> dict[str, "torch.Tensor"]:
+) -> dict[str, torch.Tensor]:
     """Only the adapter's tensors of a live model, keyed exactly as PEFT saves them.
 
     Keys carry no adapter name (``...q_proj.lora_A.weight``, not ``lora_A.default``) and

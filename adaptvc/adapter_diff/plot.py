@@ -43,7 +43,7 @@ def _import_pyplot():
     return plt
 
 
-def heatmap_grid(result: "DiffResult") -> tuple[list[str], list[str], list[list[float]]]:
+def heatmap_grid(result: DiffResult) -> tuple[list[str], list[str], list[list[float]]]:
     """``(row labels, column labels, values)``; NaN where there is nothing to show."""
     cells: dict[tuple[str, str], float] = {}
     layers: set[int] = set()
@@ -67,7 +67,7 @@ def heatmap_grid(result: "DiffResult") -> tuple[list[str], list[str], list[list[
     return rows, types, values
 
 
-def plot_heatmap(result: "DiffResult", path: str | os.PathLike[str]) -> Path:
+def plot_heatmap(result: DiffResult, path: str | os.PathLike[str]) -> Path:
     """Write the heatmap as a PNG and return its path.
 
     Raises:

@@ -37,7 +37,7 @@ def _import_torch():
     return torch
 
 
-def load_bin_state_dict(path: str | os.PathLike[str]) -> dict[str, "torch.Tensor"]:
+def load_bin_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Load a legacy ``adapter_model.bin`` safely, on CPU.
 
     Args:

@@ -73,7 +73,7 @@ class SafetensorsReader:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def __enter__(self) -> "SafetensorsReader":
+    def __enter__(self) -> SafetensorsReader:
         self.open()
         return self
 
