@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _is_peft_model(model: Any) -> bool:
     try:
-        from peft import PeftModel
+        from peft import PeftModel  # torch + peft: seconds; versioning.save imports this module
     except ImportError:  # pragma: no cover - peft is an extra
         raise MissingDependencyError("peft", extra="torch", purpose="saving adapters from live models") from None
     return isinstance(model, PeftModel)
@@ -144,7 +144,7 @@ def get_adapter_state_dict(
         'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'
     """
     name = resolve_adapter_name(model, adapter_name)
-    from peft import get_peft_model_state_dict
+    from peft import get_peft_model_state_dict  # loaded by resolve_adapter_name already
 
     state = get_peft_model_state_dict(model, adapter_name=name, save_embedding_layers=save_embedding_layers)
     if not _is_peft_model(model):

@@ -33,6 +33,7 @@ def layer_and_type(module: str) -> tuple[int | None, str]:
 
 
 def _import_pyplot():
+    # matplotlib is an optional extra and slow to import: only when a plot is asked for.
     try:
         import matplotlib
 
