@@ -153,3 +153,118 @@ class MissingDependencyError(AdaptvcError, ImportError):
         hint = f"pip install 'adaptvc[{extra}]'" if extra else f"pip install {package}"
         super().__init__(f"{package} is not installed{what}", hint=hint)
         self.package = package
+
+
+# --- team sharing: DVC remotes, transfers, clone, git hooks ---------------------------------
+
+
+class DvcConfigError(AdaptvcError, ValueError):
+    """A DVC config file (``.dvc/config``, ``config.local``, the global one) that cannot
+    be parsed; ``path`` names it."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class InvalidRemoteNameError(AdaptvcError, ValueError):
+    """A DVC remote name adaptvc refuses (letters, digits, ``_-.`` only)."""
+
+    def __init__(self, message: str, *, name: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
+
+
+class RemoteExistsError(AdaptvcError, FileExistsError):
+    """``remote add`` of a name that is already a remote (without ``force``)."""
+
+    def __init__(self, message: str, *, name: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
+
+
+class InvalidRemoteOptionError(AdaptvcError, ValueError):
+    """An option DVC does not know for this kind of remote (``scheme``: ``s3``, ``ssh``,
+    ``""`` for a local directory)."""
+
+    def __init__(self, message: str, *, key: str, scheme: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+        self.scheme = scheme
+
+
+class PersonalRemoteError(AdaptvcError, ValueError):
+    """A team (committed) setting naming a remote that only a personal DVC config
+    defines (``level``: ``local``, ``global``, ``system``): teammates would not have it."""
+
+    def __init__(self, message: str, *, name: str, level: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
+        self.level = level
+
+
+class TransferError(RemoteError):
+    """One object's upload or download failed (``md5``; ``remote``: the DVC remote).
+    Failures that are not adaptvc's own errors (a network or filesystem exception) are
+    wrapped in it, the original as ``__cause__``."""
+
+    def __init__(self, message: str, *, md5: str, remote: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.md5 = md5
+        self.remote = remote
+
+
+class RemoteAccessError(RemoteError):
+    """A DVC remote that cannot be opened or reached (misconfigured, network, permissions);
+    ``remote`` names it."""
+
+    def __init__(self, message: str, *, remote: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.remote = remote
+
+
+class DetachedHeadError(RemoteError):
+    """``push``/``pull`` with HEAD detached: there is no branch to push or pull."""
+
+    def __init__(self, message: str, *, command: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.command = command
+
+
+class GitRemoteError(RemoteError):
+    """``git push``, ``git pull`` or ``git clone`` failed (``stderr``: git's own words, in
+    English: git runs under ``LC_ALL=C``). ``rejected``: git refused because the other
+    side has commits this clone lacks (push: behind; pull: the branches diverged)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: str,
+        remote: str,
+        stderr: str = "",
+        rejected: bool = False,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.command = command
+        self.remote = remote
+        self.stderr = stderr
+        self.rejected = rejected
+
+
+class HookInstallError(AdaptvcError, RuntimeError):
+    """adaptvc's git hooks cannot be installed at ``path`` (e.g. the user's hook and a
+    ``NAME.pre-adaptvc`` both exist, or the interpreter path cannot go in a script)."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class UnknownHookError(AdaptvcError, LookupError):
+    """``adaptvc hooks run NAME`` with a NAME adaptvc has no hook for."""
+
+    def __init__(self, message: str, *, name: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.name = name

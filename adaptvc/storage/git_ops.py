@@ -331,3 +331,58 @@ def version_commits(root: Path | str, pathspecs: Iterable[str]) -> dict[str, str
 def trailer_value(adapter: str, version: int, md5: str, created_at: str) -> str:
     """What identifies a version in its commit message (unique even for a duplicate vN)."""
     return f"{adapter}@v{version} {md5} {created_at}"
+
+
+# --- remotes, branches and the work tree (sharing and hooks) --------------------------------
+# git's messages are read back here (a rejected push, a refused pull): LC_ALL=C (see
+# :func:`run`) keeps them git's English ones whatever the user's locale.
+
+
+def output_text(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """What a finished git said: stderr, or stdout when stderr is empty, as text."""
+    return (proc.stderr or proc.stdout).decode("utf-8", errors="replace").strip()
+
+
+def git_remotes(root: Path | str) -> list[str]:
+    """The names of the git remotes (``git remote``)."""
+    return run_git(root, "remote", check=False).split()
+
+
+def has_git_remote(root: Path | str, name: str) -> bool:
+    return succeeds(root, "remote", "get-url", name)
+
+
+def has_upstream(root: Path | str, branch: str) -> bool:
+    """Whether ``branch`` has an upstream (``BRANCH@{upstream}`` resolves)."""
+    return succeeds(root, "rev-parse", "--abbrev-ref", f"{branch}@{{upstream}}")
+
+
+def remote_branches(root: Path | str) -> list[str]:
+    """Short names of the remote-tracking branches (``origin/dev`` → ``dev``), without ``HEAD``."""
+    out = run_git(root, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/remotes/", check=False)
+    return [b for b in out.split() if b != "HEAD"]
+
+
+def diff_names(root: Path | str, *revs: str) -> list[str]:
+    """Paths that differ (``git diff --name-only REVS``: ``HEAD`` = the work tree against
+    HEAD; ``A...B`` = what B changed since it forked from A)."""
+    return run_git(root, "diff", "--name-only", *revs, check=False).splitlines()
+
+
+def staged_names(root: Path | str) -> list[str]:
+    """Paths staged as added, copied, modified or renamed (what a commit would take in)."""
+    out = run_git(root, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR", check=False)
+    return [p for p in out.split("\0") if p]
+
+
+def git_path(root: Path | str, name: str) -> Path:
+    """Where git keeps ``name`` (``hooks``: honours ``core.hooksPath`` and worktrees),
+    absolute."""
+    path = Path(run_git(root, "rev-parse", "--git-path", name))
+    # --git-path answers relative to the current directory, core.hooksPath relative to the top.
+    return path if path.is_absolute() else Path(root).resolve() / path
+
+
+def clone(url: str, directory: str | None, *, cwd: Path | str = ".") -> subprocess.CompletedProcess[bytes]:
+    """``git clone -q URL [DIRECTORY]`` (not checked: the caller reads git's words)."""
+    return run(cwd, "clone", "-q", url, *([directory] if directory is not None else []), check=False)
