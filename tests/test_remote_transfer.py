@@ -104,7 +104,7 @@ def test_damaged_object_on_the_remote_never_enters_the_cache(shared):
 
     result = transfer.fetch_objects(root, [v.id])
 
-    assert not result.ok and "damaged" in result.failed[v.id]
+    assert not result.ok and "damaged" in result.failed[v.id].message
     assert not cache.has(v.id) and leftovers(cache.path) == []
 
 
@@ -154,7 +154,7 @@ def test_interrupted_upload_leaves_nothing_under_the_final_name(shared, monkeypa
 
     monkeypatch.setattr(store_cls, "upload", cut_short)
     result = transfer.push_objects(root, [v.id])
-    assert not result.ok and "connection lost" in result.failed[v.id]
+    assert not result.ok and "connection lost" in result.failed[v.id].message
     assert not spec.object_path(v.id).exists() and leftovers(spec.root) == []
     assert "in sync" not in dvc(root, "status", "-c").stdout  # DVC agrees: the object is missing
 
@@ -172,7 +172,7 @@ def test_damaged_local_object_is_not_uploaded(shared):
     obj.chmod(0o644)
     obj.write_bytes(b"bit rot")
     result = transfer.push_objects(root, [v.id])
-    assert "damaged" in result.failed[v.id] and not spec.object_path(v.id).exists()
+    assert "damaged" in result.failed[v.id].message and not spec.object_path(v.id).exists()
 
 
 @pytest.mark.parametrize("dvc_remote", ["dir"], indirect=True)
@@ -196,8 +196,14 @@ def test_progress_on_a_terminal_and_silence_otherwise(shared):
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     env.pop("NO_COLOR", None)
-    proc = subprocess.run([sys.executable, "-m", "adaptvc", "push", "--no-git"], cwd=root, env=env,
-                          stdout=subprocess.PIPE, stderr=follower, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "adaptvc", "push", "--no-git"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=120,
+    )
     os.close(follower)
     chunks = []
     while True:

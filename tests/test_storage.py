@@ -113,7 +113,13 @@ def test_commit_paths_leaves_other_staged_and_modified_files(git_repo):
     (root / "README.md").write_text("modified\n")
     (root / "mine.txt").write_text("mine\n")
     before_head = git(root, "rev-parse", "HEAD").strip()
-    commit = git_ops.commit_paths(root, ["mine.txt"], "only mine\n", tmp_dir=root / ".git" / "tmpidx")
+
+    def commit_paths(paths, message, *, expected_head):  # what a transaction's commit does
+        new = git_ops.make_commit(root, paths, message, parent=expected_head, tmp_dir=root / ".git" / "tmpidx")
+        git_ops.update_head(root, new, expected_head, reason="test")
+        return new
+
+    commit = commit_paths(["mine.txt"], "only mine\n", expected_head=before_head)
     git_ops.refresh_index(root, ["mine.txt"])
     assert git(root, "show", "--name-only", "--format=", commit).split() == ["mine.txt"]
     assert git(root, "rev-parse", "HEAD~1").strip() == before_head
@@ -121,5 +127,5 @@ def test_commit_paths_leaves_other_staged_and_modified_files(git_repo):
     assert "A  staged.txt" in status and " M README.md" in status and "mine.txt" not in status
     # compare-and-swap: a stale expected HEAD moves nothing
     with pytest.raises(git_ops.GitError):
-        git_ops.commit_paths(root, ["mine.txt"], "x\n", tmp_dir=root / ".git" / "tmpidx", expected_head=before_head)
+        commit_paths(["mine.txt"], "x\n", expected_head=before_head)
     assert git(root, "rev-parse", "HEAD").strip() == commit

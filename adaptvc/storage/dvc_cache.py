@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adaptvc.errors import CorruptObjectError, InvalidAdapterError, ObjectMissingError
+from adaptvc.storage.dvc_config import read_dvc_config
 
 CHUNK = 1 << 20
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -51,32 +52,6 @@ def _copy_hashing(src: Path, dst_fh, *, fsync: bool = True) -> tuple[str, int]:
     if fsync:
         os.fsync(dst_fh.fileno())
     return h.hexdigest(), size
-
-
-def read_dvc_config(dvc_dir: Path) -> dict[str, dict[str, str]]:
-    """Sections of ``.dvc/config`` then ``.dvc/config.local`` merged (local wins).
-
-    DVC's files are configobj INI with indented keys, which configparser misreads as
-    continuation lines; this small reader handles what we need (``[cache] dir``).
-    """
-    sections: dict[str, dict[str, str]] = {}
-    for name in ("config", "config.local"):
-        try:
-            text = (dvc_dir / name).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        current: dict[str, str] | None = None
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line or line.startswith(("#", ";")):
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                key = line[1:-1].strip().strip("'\"")
-                current = sections.setdefault(key, {})
-            elif "=" in line and current is not None:
-                k, v = line.split("=", 1)
-                current[k.strip()] = v.strip().strip("'\"")
-    return sections
 
 
 def _sweep_dead_temps(tmp_dir: Path) -> None:

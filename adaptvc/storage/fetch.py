@@ -9,15 +9,17 @@ team-sharing layer fills it in); whatever is still missing afterwards is an
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from adaptvc.errors import ObjectMissingError
+from adaptvc.errors import ObjectMissingError, RemoteNotFoundError
+from adaptvc.storage.transfer import fetch_objects
 
 if TYPE_CHECKING:  # pragma: no cover
     from adaptvc.repo import AdapterRepo
 
 
-def fetch_missing(repo: "AdapterRepo", md5s: list[str]) -> bool:
+def fetch_missing(repo: AdapterRepo, md5s: list[str]) -> bool:
     """Try to bring ``md5s`` into the local cache from the default DVC remote; ``False``
     when no DVC remote is configured.
 
@@ -26,9 +28,6 @@ def fetch_missing(repo: "AdapterRepo", md5s: list[str]) -> bool:
     :func:`ensure_objects` reports what is missing; objects the remote lacks are
     reported the same way. A remote that cannot be reached raises ``RemoteError``.
     """
-    from adaptvc.errors import RemoteNotFoundError
-    from adaptvc.storage.transfer import fetch_objects
-
     try:
         fetch_objects(repo.root, md5s)
     except RemoteNotFoundError:
@@ -36,7 +35,7 @@ def fetch_missing(repo: "AdapterRepo", md5s: list[str]) -> bool:
     return True
 
 
-def ensure_objects(repo: "AdapterRepo", md5s: Iterable[str], *, labels: Mapping[str, str] | None = None) -> None:
+def ensure_objects(repo: AdapterRepo, md5s: Iterable[str], *, labels: Mapping[str, str] | None = None) -> None:
     """Make sure every object in ``md5s`` is in the local DVC cache.
 
     Args:
@@ -63,11 +62,12 @@ def ensure_objects(repo: "AdapterRepo", md5s: Iterable[str], *, labels: Mapping[
             hint = "adaptvc remote add NAME URL --default (where the team pushes weights), then run this again"
         raise ObjectMissingError(
             f"weights of {names} are not in the local cache ({cache.path}) {where}",
-            md5s=tuple(still), hint=hint,
+            md5s=tuple(still),
+            hint=hint,
         )
 
 
-def ensure_versions(repo: "AdapterRepo", versions: Iterable[object]) -> None:
+def ensure_versions(repo: AdapterRepo, versions: Iterable[object]) -> None:
     """:func:`ensure_objects` for :class:`~adaptvc.manifest.AdapterVersion` objects."""
     versions = list(versions)
     ensure_objects(repo, [v.id for v in versions], labels={v.id: v.ref for v in versions})  # type: ignore[attr-defined]

@@ -21,21 +21,32 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from fsspec.callbacks import Callback
-
-from adaptvc.errors import AdaptvcError, ObjectMissingError, RemoteError, RemoteNotFoundError
-from adaptvc.storage.dvc_cache import DvcCache, file_md5
+from adaptvc.errors import (
+    AdaptvcError,
+    CorruptObjectError,
+    MissingDependencyError,
+    ObjectMissingError,
+    RemoteAccessError,
+    RemoteError,
+    RemoteNotFoundError,
+    TransferError,
+)
 from adaptvc.progress import ProgressCallback, TransferEvent, default_progress, progress_to  # noqa: F401 (re-exported)
+from adaptvc.storage.dvc_cache import DvcCache, file_md5
+from adaptvc.storage.dvc_config import read_merged
+from adaptvc.storage.remotes import get_remote
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +72,16 @@ def use_remote(name: str | None) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class TransferResult:
-    """What a push or fetch did. ``skipped`` were already at the destination."""
+    """What a push or fetch did. ``skipped`` were already at the destination; ``failed``
+    holds, per object, the error that stopped it (an :class:`ObjectMissingError` when
+    the object is on neither side, a :class:`CorruptObjectError`, a :class:`TransferError`
+    wrapping anything else)."""
 
     direction: str  # "push" | "fetch"
     remote: str
     transferred: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
-    failed: dict[str, str] = field(default_factory=dict)  # md5 -> reason
+    failed: dict[str, AdaptvcError] = field(default_factory=dict)  # md5 -> why
     bytes: int = 0
     seconds: float = 0.0
 
@@ -76,21 +90,39 @@ class TransferResult:
         return not self.failed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"direction": self.direction, "remote": self.remote, "transferred": list(self.transferred),
-                "skipped": list(self.skipped), "failed": dict(self.failed), "bytes": self.bytes,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "direction": self.direction,
+            "remote": self.remote,
+            "transferred": list(self.transferred),
+            "skipped": list(self.skipped),
+            "failed": {m: e.message for m, e in self.failed.items()},
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+        }
 
 
-# --- the local cache ---------------------------------------------------------------------
+# --- the remote's configuration ------------------------------------------------------------
 
 
-def _dvc_config(root: Path):
-    from dvc.config import Config  # config machinery only; no dvc.repo
+def _dvc_config(root: Path) -> dict[str, Any]:
+    """The configuration DVC's ``get_cloud_fs`` builds a remote's filesystem from, in the
+    shape of ``dvc.config.Config`` (``{"core": {...}, "remote": {name: {...}}}``).
 
-    try:
-        return Config(dvc_dir=str(root / ".dvc"))
-    except Exception as exc:  # dvc.config.ConfigError and friends
-        raise AdaptvcError(f"cannot read the DVC config: {exc}", hint="dvc config --list") from None
+    Derived from adaptvc's one reader (:func:`adaptvc.storage.dvc_config.read_merged`:
+    the four levels merged as DVC merges them, relative paths resolved against their
+    file's directory as DVC resolves them) rather than by loading the files a second time
+    with ``dvc.config.Config``. ``get_cloud_fs`` then validates and coerces the remote's
+    options with DVC's own schema, so a bad option is reported as DVC would report it.
+    """
+    merged = read_merged(root)
+    core = dict(merged.core)
+    if str(core.get("checksum_jobs", "")).isdigit():
+        core["checksum_jobs"] = int(core["checksum_jobs"])
+    remotes = {
+        name: {k: (os.path.expanduser(v) if isinstance(v, str) and v.startswith("~") else v) for k, v in values.items()}
+        for name, values in merged.remotes.items()
+    }
+    return {"core": core, "remote": remotes}
 
 
 # --- the remote --------------------------------------------------------------------------
@@ -103,12 +135,10 @@ class RemoteStore:
         from dvc.config import RemoteNotFoundError as _DvcRemoteNotFound
         from dvc.fs import get_cloud_fs
 
-        from adaptvc.storage.remotes import get_remote
-
         self.root = root
         name = name if name is not None else _DEFAULT_REMOTE.get()
+        self.name = get_remote(root, name).name  # our error messages for unknown / no default
         self.config = _dvc_config(root)
-        self.name = get_remote(name, repo=root).name  # our error messages for unknown / no default
         try:
             cls, fs_config, fs_path = get_cloud_fs(self.config, name=self.name)
         except _DvcRemoteNotFound as exc:  # pragma: no cover - get_remote checked already
@@ -116,7 +146,9 @@ class RemoteStore:
         except ImportError as exc:
             raise _missing_plugin(exc) from None
         except Exception as exc:
-            raise RemoteError(f"remote {self.name!r} is misconfigured: {exc}", hint="adaptvc remote list --json") from None
+            raise RemoteAccessError(
+                f"remote {self.name!r} is misconfigured: {exc}", remote=self.name, hint="adaptvc remote list --json"
+            ) from None
         try:
             self.fs = cls(**fs_config)
         except ImportError as exc:
@@ -136,9 +168,9 @@ class RemoteStore:
             flags = self.fs.exists([self.path(m) for m in md5s])
         except Exception as exc:
             raise _remote_error(self.name, "list objects on", exc) from None
-        return {m for m, ok in zip(md5s, flags) if ok}
+        return {m for m, ok in zip(md5s, flags, strict=True) if ok}
 
-    def upload(self, local: Path, md5: str, size: int, callback) -> None:
+    def upload(self, local: Path, md5: str, size: int, callback: Any) -> None:
         final = self.path(md5)
         self.fs.makedirs(self.fs.parent(final), exist_ok=True)
         if self.protocol in _ATOMIC_PUT_PROTOCOLS:
@@ -149,19 +181,45 @@ class RemoteStore:
             self.fs.put_file(str(local), tmp, callback=callback, size=size)
             uploaded = self.fs.size(tmp)
             if uploaded != size:
-                raise RemoteError(f"upload of {md5} is {uploaded} bytes, expected {size}")
+                raise TransferError(f"upload of {md5} is {uploaded} bytes, expected {size}", md5=md5, remote=self.name)
             self.fs.mv(tmp, final)
         except BaseException:
             _quietly(self.fs.rm_file, tmp)
             raise
 
-    def download(self, md5: str, dest: Path, callback) -> None:
+    def download(self, md5: str, dest: Path, callback: Any) -> None:
         self.fs.get_file(self.path(md5), str(dest), callback=callback)
+
+    def fetch_into(self, cache: DvcCache, md5: str, progress: ProgressCallback | None) -> int:
+        """Download one object into ``cache``; its size. It goes to a temporary name next
+        to its final place, is hashed, made read-only (as DVC does) and only then renamed.
+
+        Raises:
+            CorruptObjectError: the copy on the remote does not hash to ``md5``.
+        """
+        final = cache.object_path(md5)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".{secrets.token_urlsafe(16)}.tmp"
+        if progress:
+            progress(TransferEvent("start", md5, 0))
+        try:
+            self.download(md5, tmp, _callback(md5, progress))
+            actual, _ = file_md5(tmp)
+            if actual != md5:
+                raise CorruptObjectError(
+                    f"the copy on DVC remote {self.name!r} is damaged (its MD5 is {actual})",
+                    what=f"object {md5} on DVC remote {self.name!r}",
+                    path=self.path(md5),
+                    hint=f"push it again from a machine that has it: dvc push -r {self.name}",
+                )
+            os.chmod(tmp, 0o444)  # DVC keeps cache objects read-only
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return final.stat().st_size
 
 
 def _missing_plugin(exc: ImportError) -> AdaptvcError:
-    from adaptvc.errors import MissingDependencyError
-
     text = str(exc).lower()
     for plugin, extra in (("s3", "s3"), ("ssh", "ssh")):
         if plugin in text:
@@ -170,44 +228,67 @@ def _missing_plugin(exc: ImportError) -> AdaptvcError:
 
 
 def _remote_error(name: str, what: str, exc: BaseException) -> RemoteError:
-    return RemoteError(f"cannot {what} DVC remote {name!r}: {type(exc).__name__}: {exc}",
-                       hint=f"check the remote with `adaptvc remote list --json` and `dvc status -c -r {name}`")
+    return RemoteAccessError(
+        f"cannot {what} DVC remote {name!r}: {type(exc).__name__}: {exc}",
+        remote=name,
+        hint=f"check the remote with `adaptvc remote list --json` and `dvc status -c -r {name}`",
+    )
 
 
-def _quietly(func, *args) -> None:
+def _quietly(func: Callable[..., object], *args: object) -> None:
     try:
         func(*args)
     except Exception:  # noqa: BLE001 - best-effort clean-up of a temp file
         pass
 
 
-class _Callback(Callback):
-    """An fsspec callback that forwards byte counts to a ProgressCallback."""
+@functools.cache
+def _callback_class() -> type:
+    """An fsspec callback class that forwards byte counts to a ProgressCallback. Made on
+    first use: importing fsspec costs ~70 ms, which ``checkout`` and ``diff`` (they import
+    this module through :mod:`adaptvc.storage.fetch`) must not pay when nothing moves."""
+    from fsspec.callbacks import Callback
 
-    def __init__(self, md5: str, progress: ProgressCallback | None) -> None:
-        super().__init__()
-        self._md5 = md5
-        self._progress = progress
+    class _Callback(Callback):
+        def __init__(self, md5: str, progress: ProgressCallback | None) -> None:
+            super().__init__()
+            self._md5 = md5
+            self._progress = progress
 
-    def relative_update(self, inc: int = 1) -> None:
-        self.value += inc
-        if self._progress is not None and inc:
-            self._progress(TransferEvent("bytes", self._md5, inc))
+        def relative_update(self, inc: int = 1) -> None:
+            self.value += inc
+            if self._progress is not None and inc:
+                self._progress(TransferEvent("bytes", self._md5, inc))
 
-    def absolute_update(self, value: int) -> None:
-        self.relative_update(value - self.value)
+        def absolute_update(self, value: int) -> None:
+            self.relative_update(value - self.value)
+
+    return _Callback
+
+
+def _callback(md5: str, progress: ProgressCallback | None) -> Any:
+    return _callback_class()(md5, progress)
+
+
+def _as_error(md5: str, exc: Exception) -> AdaptvcError:
+    """``exc`` as the error a :class:`TransferResult` holds (adaptvc's own kept as is)."""
+    if isinstance(exc, AdaptvcError):
+        return exc
+    wrapped = TransferError(f"{type(exc).__name__}: {exc}", md5=md5)
+    wrapped.__cause__ = exc
+    return wrapped
 
 
 def _run_parallel(
     items: list[str], work: Callable[[str], int], jobs: int, progress: ProgressCallback | None
-) -> tuple[dict[str, int], dict[str, str]]:
+) -> tuple[dict[str, int], dict[str, AdaptvcError]]:
     """Run ``work(md5) -> bytes moved`` over ``items`` on ``jobs`` threads.
 
-    Returns ``(moved: md5 -> size, failed: md5 -> reason)``; reports each success to
+    Returns ``(moved: md5 -> size, failed: md5 -> error)``; reports each success to
     ``progress`` as a ``"done"`` event.
     """
     moved: dict[str, int] = {}
-    failed: dict[str, str] = {}
+    failed: dict[str, AdaptvcError] = {}
     lock = threading.Lock()
 
     def one(md5: str) -> None:
@@ -222,7 +303,7 @@ def _run_parallel(
         except Exception as exc:  # noqa: BLE001 - collected and reported per object
             logger.debug("transfer of %s failed", md5, exc_info=True)
             with lock:
-                failed[md5] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, AdaptvcError) else exc.message
+                failed[md5] = _as_error(md5, exc)
 
     if jobs <= 1 or len(items) <= 1:
         for md5 in items:
@@ -272,17 +353,28 @@ def push_objects(
         if not local.is_file():
             raise ObjectMissingError(f"not in the local DVC cache ({local})", md5s=(md5,))
         if file_md5(local)[0] != md5:
-            raise AdaptvcError(f"the local DVC cache holds a damaged copy ({local})",
-                               hint="dvc cache migrate / re-save the adapter")
+            raise CorruptObjectError(
+                f"the local DVC cache holds a damaged copy ({local})",
+                what=f"DVC cache object {md5}",
+                path=str(local),
+                hint="dvc cache migrate / re-save the adapter",
+            )
         size = local.stat().st_size
         if progress:
             progress(TransferEvent("start", md5, size))
-        store.upload(local, md5, size, _Callback(md5, progress))
+        store.upload(local, md5, size, _callback(md5, progress))
         return size
 
     moved, failed = _run_parallel(todo, work, jobs, progress)
-    return TransferResult("push", store.name, tuple(sorted(moved)), tuple(sorted(there)), failed,
-                          sum(moved.values()), time.perf_counter() - start)
+    return TransferResult(
+        "push",
+        store.name,
+        tuple(sorted(moved)),
+        tuple(sorted(there)),
+        failed,
+        sum(moved.values()),
+        time.perf_counter() - start,
+    )
 
 
 def fetch_objects(
@@ -322,26 +414,18 @@ def fetch_objects(
     def work(md5: str) -> int:
         if md5 not in on_remote:
             raise ObjectMissingError(f"not on DVC remote {store.name!r}", md5s=(md5,))
-        final = cache.object_path(md5)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".{secrets.token_urlsafe(16)}.tmp"
-        if progress:
-            progress(TransferEvent("start", md5, 0))
-        try:
-            store.download(md5, tmp, _Callback(md5, progress))
-            actual, _ = file_md5(tmp)
-            if actual != md5:
-                raise RemoteError(f"the copy on DVC remote {store.name!r} is damaged (its MD5 is {actual})",
-                                  hint=f"push it again from a machine that has it: dvc push -r {store.name}")
-            os.chmod(tmp, 0o444)  # DVC keeps cache objects read-only
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return final.stat().st_size
+        return store.fetch_into(cache, md5, progress)
 
     moved, failed = _run_parallel(todo, work, jobs, progress)
-    return TransferResult("fetch", store.name, tuple(sorted(moved)), tuple(sorted(present)), failed,
-                          sum(moved.values()), time.perf_counter() - start)
+    return TransferResult(
+        "fetch",
+        store.name,
+        tuple(sorted(moved)),
+        tuple(sorted(present)),
+        failed,
+        sum(moved.values()),
+        time.perf_counter() - start,
+    )
 
 
 def remote_has(root: str | os.PathLike[str], md5s: Iterable[str], *, remote: str | None = None) -> set[str]:
