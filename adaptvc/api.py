@@ -18,9 +18,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from adaptvc.adapter_diff.result import DiffResult
     from adaptvc.hooks import HookStatus
-    from adaptvc.sharing import CloneResult, PullResult, PushResult
-    from adaptvc.storage.remotes import RemoteInfo
     from adaptvc.manifest import AdapterVersion
+    from adaptvc.sharing.clone import CloneResult
+    from adaptvc.sharing.pull import PullResult
+    from adaptvc.sharing.push import PushResult
+    from adaptvc.storage.remotes import RemoteInfo
     from adaptvc.versioning.init_repo import InitResult
     from adaptvc.versioning.workspace import AdapterStatus
 
@@ -126,11 +128,12 @@ def remote_add(name: str, url: str, *, repo: str | os.PathLike[str] = ".", defau
                local: bool = False, force: bool = False) -> "RemoteInfo":
     """Add a DVC remote (team config, committed; ``local=True`` for a personal one).
 
-    See :func:`adaptvc.storage.remotes.add_remote`.
+    See :func:`adaptvc.sharing.remotes.add_remote`.
     """
-    from adaptvc.storage.remotes import add_remote
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.sharing.remotes import add_remote
 
-    return add_remote(name, url, repo=repo, default=default, local=local, force=force)
+    return add_remote(AdapterRepo.open(repo), name, url, default=default, local=local, force=force)
 
 
 def remote_list(*, repo: str | os.PathLike[str] = ".") -> list["RemoteInfo"]:
@@ -138,9 +141,10 @@ def remote_list(*, repo: str | os.PathLike[str] = ".") -> list["RemoteInfo"]:
 
     See :func:`adaptvc.storage.remotes.list_remotes`.
     """
+    from adaptvc.repo import AdapterRepo
     from adaptvc.storage.remotes import list_remotes
 
-    return list_remotes(repo)
+    return list_remotes(AdapterRepo.open(repo).root)
 
 
 def remote_modify(name: str, key: str, value: str | None, *, repo: str | os.PathLike[str] = ".",
@@ -148,21 +152,28 @@ def remote_modify(name: str, key: str, value: str | None, *, repo: str | os.Path
     """Set (``value=None``: unset) one option of a remote; credentials need ``local=True``
     (this clone) or ``global_=True`` (your DVC global config, every clone).
 
-    See :func:`adaptvc.storage.remotes.modify_remote`.
+    See :func:`adaptvc.sharing.remotes.modify_remote` (``global_``:
+    :func:`~adaptvc.sharing.remotes.modify_global_remote`, which needs no repository and
+    returns None).
     """
-    from adaptvc.storage.remotes import modify_remote
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.sharing.remotes import modify_global_remote, modify_remote
 
-    return modify_remote(name, key, value, repo=repo, local=local, global_=global_)
+    if global_:
+        modify_global_remote(name, key, value)
+        return None
+    return modify_remote(AdapterRepo.open(repo), name, key, value, local=local)
 
 
 def remote_remove(name: str, *, repo: str | os.PathLike[str] = ".") -> None:
     """Remove a DVC remote from the team and personal config.
 
-    See :func:`adaptvc.storage.remotes.remove_remote`.
+    See :func:`adaptvc.sharing.remotes.remove_remote`.
     """
-    from adaptvc.storage.remotes import remove_remote
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.sharing.remotes import remove_remote
 
-    remove_remote(name, repo=repo)
+    remove_remote(AdapterRepo.open(repo), name)
 
 
 def remote_default(name: str | None, *, repo: str | os.PathLike[str] = ".", local: bool = False) -> "RemoteInfo | None":
@@ -172,11 +183,12 @@ def remote_default(name: str | None, *, repo: str | os.PathLike[str] = ".", loca
     Example:
         >>> adaptvc.remote_default("storage")  # doctest: +SKIP
 
-    See :func:`adaptvc.storage.remotes.set_default_remote`.
+    See :func:`adaptvc.sharing.remotes.set_default_remote`.
     """
-    from adaptvc.storage.remotes import set_default_remote
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.sharing.remotes import set_default_remote
 
-    return set_default_remote(name, repo=repo, local=local)
+    return set_default_remote(AdapterRepo.open(repo), name, local=local)
 
 
 # --- diff (numpy, no torch, no base model) ----------------------------------------------
@@ -381,57 +393,98 @@ def push(refs: "list[str] | tuple[str, ...]" = (), *, repo: str | os.PathLike[st
          remote: str | None = None, git_remote: str | None = "origin", jobs: int | None = None) -> "PushResult":
     """Upload the weights to the DVC remote, then push branch + version tags to git.
 
-    A failed upload raises and pushes nothing to git. See :func:`adaptvc.sharing.push`.
+    A failed upload raises and pushes nothing to git. See :func:`adaptvc.sharing.push.push`.
 
     Example:
         >>> adaptvc.push()                      # every version of this commit, then origin  # doctest: +SKIP
     """
-    from adaptvc.sharing import push as _impl
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.sharing.push import push as _impl
 
-    return _impl(tuple(refs), repo=repo, remote=remote, git_remote=git_remote, jobs=jobs)
+    return _impl(AdapterRepo.open(repo), tuple(refs), remote=remote, git_remote=git_remote, jobs=jobs)
 
 
 def pull(*, repo: str | os.PathLike[str] = ".", remote: str | None = None,
          git_remote: str | None = "origin") -> "PullResult":
     """Fast-forward from git, then fetch the weights the workspace needs.
 
-    See :func:`adaptvc.sharing.pull`.
+    Problems with single versions are warnings on the ``adaptvc`` logger.
+    See :func:`adaptvc.sharing.pull.pull`.
     """
-    from adaptvc.sharing import pull as _impl
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.sharing.pull import pull as _impl
 
-    return _impl(repo=repo, remote=remote, git_remote=git_remote)
+    return _impl(AdapterRepo.open(repo), remote=remote, git_remote=git_remote)
 
 
 def clone(url: str, directory: str | os.PathLike[str] | None = None, *, remote: str | None = None,
           hooks: bool = True) -> "CloneResult":
     """git clone + per-clone set-up + the weights of the newest version of every adapter.
 
-    See :func:`adaptvc.sharing.clone`.
-    """
-    from adaptvc.sharing import clone as _impl
+    The per-clone set-up is what git does not carry over a clone: ``adaptvc init``'s part
+    in ``.git/config`` (the merge driver; it commits nothing in an initialised clone)
+    and, with ``hooks``, the git hooks. Weights that could not be fetched, and a set-up
+    step that failed, are warnings on the ``adaptvc`` logger, not errors: the clone is
+    usable and ``adaptvc pull`` retries. See :mod:`adaptvc.sharing.clone`.
 
-    return _impl(url, directory, remote=remote, hooks=hooks)
+    Raises:
+        DestinationNotEmptyError: ``directory`` exists and is not an empty directory.
+        GitRemoteError: git clone failed.
+    """
+    import logging
+
+    from adaptvc.errors import AdaptvcError
+    from adaptvc.hooks import install
+    from adaptvc.repo import CONFIG_FILE, AdapterRepo
+    from adaptvc.sharing.clone import CloneResult, clone_git, fetch_newest, unborn_note
+    from adaptvc.versioning.init_repo import init_repo
+
+    log = logging.getLogger("adaptvc")
+    path = clone_git(url, directory)
+    if (path / CONFIG_FILE).is_file():  # idempotent: commits nothing in an initialised clone
+        try:
+            init_repo(path)
+        except AdaptvcError as exc:
+            log.warning("per-clone set-up (adaptvc init) failed: %s", exc.message)
+    if hooks:
+        try:
+            install(path)
+        except AdaptvcError as exc:
+            log.warning("git hooks not installed: %s", exc.message)
+    note = unborn_note(path, url)
+    if note is not None:
+        log.warning("%s", note)
+        return CloneResult(path)
+    try:
+        r = AdapterRepo.open(path)
+    except AdaptvcError as exc:
+        log.warning("not an adaptvc repository: %s", exc.message)
+        return CloneResult(path)
+    return CloneResult(path, fetch_newest(r, remote=remote))
 
 
 def hooks_install(*, repo: str | os.PathLike[str] = ".") -> "list[HookStatus]":
     """Install adaptvc's git hooks, keeping and chaining existing ones. See :mod:`adaptvc.hooks`."""
     from adaptvc.hooks import install
+    from adaptvc.repo import AdapterRepo
 
-    return install(repo)
+    return install(AdapterRepo.open(repo, require_init=False).root)
 
 
 def hooks_uninstall(*, repo: str | os.PathLike[str] = ".") -> "list[HookStatus]":
     """Remove adaptvc's git hooks and restore the hooks they replaced."""
     from adaptvc.hooks import uninstall
+    from adaptvc.repo import AdapterRepo
 
-    return uninstall(repo)
+    return uninstall(AdapterRepo.open(repo, require_init=False).root)
 
 
 def hooks_status(*, repo: str | os.PathLike[str] = ".") -> "list[HookStatus]":
     """The state of each of adaptvc's git hooks."""
     from adaptvc.hooks import status
+    from adaptvc.repo import AdapterRepo
 
-    return status(repo)
+    return status(AdapterRepo.open(repo, require_init=False).root)
 
 
 # --- for the CLI: what its commands need beyond the functions above ---------------------
@@ -459,5 +512,7 @@ def hooks_run(name: str, args: list[str] | tuple[str, ...], *, repo: str | os.Pa
     See :func:`adaptvc.hooks.actions.run`.
     """
     from adaptvc.hooks.actions import run
+    from adaptvc.repo import AdapterRepo
 
-    return run(name, list(args), repo=repo, stdin=stdin)
+    # Opened whether or not adaptvc is initialised: pre-commit guards any repository.
+    return run(name, list(args), AdapterRepo.open(repo, require_init=False), stdin=stdin)

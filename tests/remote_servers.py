@@ -36,8 +36,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, *, proc: subprocess.Popen | None = None, timeout: float = 20.0,
-                   banner: bytes | None = None) -> None:
+def _wait_for_port(
+    port: int, *, proc: subprocess.Popen | None = None, timeout: float = 20.0, banner: bytes | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -57,11 +58,11 @@ def _wait_for_port(port: int, *, proc: subprocess.Popen | None = None, timeout: 
 class RemoteSpec:
     """Where one test's DVC remote lives and what ``.dvc/config.local`` needs to reach it."""
 
-    kind: str                       # "dir" | "s3" | "ssh"
+    kind: str  # "dir" | "s3" | "ssh"
     url: str
-    team_config: dict[str, str] = field(default_factory=dict)   # committed (.dvc/config)
+    team_config: dict[str, str] = field(default_factory=dict)  # committed (.dvc/config)
     local_config: dict[str, str] = field(default_factory=dict)  # personal (.dvc/config.local)
-    root: Path | None = None        # for "dir" and "ssh": the directory on this machine
+    root: Path | None = None  # for "dir" and "ssh": the directory on this machine
 
     def object_path(self, md5: str) -> Path:
         """Where DVC 3 stores an object on a file-based remote (``files/md5/ab/cdef…``)."""
@@ -80,7 +81,7 @@ class S3Server:
         self.endpoint = f"http://{LOOPBACK}:{self.port}"
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
 
-    def start(self) -> "S3Server":
+    def start(self) -> S3Server:
         self._server.start()
         _wait_for_port(self.port)
         self.client().create_bucket(Bucket=S3_BUCKET)
@@ -93,8 +94,11 @@ class S3Server:
         import boto3
 
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
     def new_remote(self) -> RemoteSpec:
@@ -109,7 +113,7 @@ class S3Server:
     def keys(self, spec: RemoteSpec) -> list[str]:
         prefix = spec.url.split("/", 3)[3] + "/"
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix=prefix)
-        return [obj["Key"][len(prefix):] for page in pages for obj in page.get("Contents", [])]
+        return [obj["Key"][len(prefix) :] for page in pages for obj in page.get("Contents", [])]
 
 
 # --- SSH (Debian's OpenSSH server, not a daemon: a child of the test process) -----------
@@ -143,12 +147,15 @@ class SshServer:
         self._proc: subprocess.Popen | None = None
         self._log_file = None
 
-    def start(self) -> "SshServer":
-        sshd = find_sshd()
+    def start(self) -> SshServer:
+        find_sshd()  # fails the test early, with the install hint, when there is no sshd
         self.data_root.mkdir(parents=True, exist_ok=True)
         for key in (self.host_key, self.client_key):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "adaptvc-test", "-f", str(key)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "adaptvc-test", "-f", str(key)],
+                check=True,
+                capture_output=True,
+            )
         shutil.copy(f"{self.client_key}.pub", self.authorized_keys)
         self.authorized_keys.chmod(0o600)
         # sshd refuses to start without its privilege-separation directory.
@@ -177,7 +184,9 @@ class SshServer:
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - lives as long as the server
         self._proc = subprocess.Popen(
             [find_sshd(), "-D", "-e", "-f", str(self.config), "-p", str(self.port)],
-            stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         try:
             _wait_for_port(self.port, proc=self._proc, banner=b"SSH-")

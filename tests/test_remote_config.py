@@ -141,8 +141,10 @@ def test_global_credentials_apply_to_every_clone(avc_repo, tmp_path):
 
 def test_remote_list_does_not_import_dvc_repo(avc_repo):
     adaptvc.remote_add("storage", "s3://bucket/p", default=True)
-    code = ("import sys\nfrom adaptvc.cli.main import main\ntry:\n    main(['remote', 'list'])\n"
-            "except SystemExit:\n    pass\nprint('dvc.repo' in sys.modules, file=sys.stderr)\n")
+    code = (
+        "import sys\nfrom adaptvc.cli.main import main\ntry:\n    main(['remote', 'list'])\n"
+        "except SystemExit:\n    pass\nprint('dvc.repo' in sys.modules, file=sys.stderr)\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.run([sys.executable, "-c", code], cwd=avc_repo, env=env, capture_output=True, text=True)
     assert proc.stdout.startswith("storage\ts3://bucket/p")
@@ -158,10 +160,12 @@ def test_a_failed_commit_leaves_the_config_as_it_was(avc_repo, monkeypatch):
     def fail(*args, **kwargs):
         raise git_ops.GitError("git commit-tree failed: Author identity unknown")
 
-    monkeypatch.setattr(git_ops, "commit_paths", fail)
-    for action in (lambda: adaptvc.remote_add("other", "s3://b/q"),
-                   lambda: adaptvc.remote_modify("storage", "endpointurl", "http://127.0.0.1:1"),
-                   lambda: adaptvc.remote_remove("storage")):
+    monkeypatch.setattr(git_ops, "make_commit", fail)  # what the transaction commits with
+    for action in (
+        lambda: adaptvc.remote_add("other", "s3://b/q"),
+        lambda: adaptvc.remote_modify("storage", "endpointurl", "http://127.0.0.1:1"),
+        lambda: adaptvc.remote_remove("storage"),
+    ):
         with pytest.raises(git_ops.GitError):
             action()
         assert (avc_repo / ".dvc" / "config").read_bytes() == before and _head(avc_repo) == head

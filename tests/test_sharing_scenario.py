@@ -85,8 +85,9 @@ def test_team_scenario(avc_repo, dvc_remote, tmp_path):
                 assert file_md5(obj)[0] == v["id"], ref
     assert "in sync" in dvc(a, "status", "-c", "-A").stdout
     dvc_exe = Path(sys.executable).parent / "dvc"
-    status_b = subprocess.run([str(dvc_exe), "status", "-c"], cwd=b, env=dict(os.environ, **env_b),
-                              capture_output=True, text=True)
+    status_b = subprocess.run(
+        [str(dvc_exe), "status", "-c"], cwd=b, env=dict(os.environ, **env_b), capture_output=True, text=True
+    )
     assert "in sync" in status_b.stdout, status_b.stderr
     proc_b = run_cli("status", "--json", cwd=b, env=env_b, check=True)
     assert json.loads(proc_b.stdout)[0]["state"] == "clean"

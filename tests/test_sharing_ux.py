@@ -60,8 +60,9 @@ def test_pull_names_the_adapter_with_unsaved_changes_and_loses_nothing(team):
 
     assert proc.returncode == 1
     assert "Error: adapter task_a has unsaved changes (adapters/task_a/adapter_config.json)" in proc.stderr
-    assert ("Hint: adaptvc save --adapter task_a -m … (or adaptvc checkout task_a --force to drop them), "
-            "then adaptvc pull") in proc.stderr
+    assert (
+        "Hint: adaptvc save --adapter task_a -m … (or adaptvc checkout task_a --force to drop them), then adaptvc pull"
+    ) in proc.stderr
     assert "would be overwritten by merge" not in proc.stderr and "git pull --no-rebase" not in proc.stderr
     assert (bob / A / "adapter_config.json").read_bytes() == edited and git(bob, "rev-parse", "HEAD") == head
 
@@ -195,16 +196,18 @@ def test_clone_of_a_remote_without_commits_says_it_has_none(tmp_path):
     assert (tmp_path / "fresh" / ".git").is_dir()
 
 
-def test_clone_whose_default_branch_has_no_commits_names_the_branches(avc_repo, tmp_path):
+def test_clone_whose_default_branch_has_no_commits_names_the_branches(avc_repo, tmp_path, caplog):
     server = tmp_path / "server.git"
     git(tmp_path, "init", "-q", "--bare", str(server))
     git(avc_repo, "push", "-q", "--no-verify", str(server), "main:dev")  # only `dev`; HEAD names main
 
-    result = adaptvc.clone(str(server), tmp_path / "c")
+    with caplog.at_level("WARNING", logger="adaptvc"):
+        result = adaptvc.clone(str(server), tmp_path / "c")
 
+    warnings = caplog.messages  # warnings take one channel: the "adaptvc" logger
     assert result.fetched == ()
-    assert any("default branch" in w and "has no commits yet" in w and "git switch dev" in w for w in result.warnings)
-    assert not any("not an adaptvc repository" in w for w in result.warnings)
+    assert any("default branch" in w and "has no commits yet" in w and "git switch dev" in w for w in warnings)
+    assert not any("not an adaptvc repository" in w for w in warnings)
 
 
 # --- 4. remote default, remove, list -------------------------------------------------------------
@@ -283,5 +286,6 @@ def test_remote_list_outside_an_initialised_repo_errs_like_other_commands(tmp_pa
     log = run_cli("log", cwd=d)
     assert listing.returncode == log.returncode == 1
     assert listing.stderr == log.stderr
-    assert ("Hint: adaptvc init" if where == "plain git repository" else "Hint: git init && adaptvc init") in listing.stderr
-
+    assert (
+        "Hint: adaptvc init" if where == "plain git repository" else "Hint: git init && adaptvc init"
+    ) in listing.stderr

@@ -255,8 +255,7 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
         )
     for name in result.sync.updated:
         info(f"Updated the weights of {name}")
-    for w in result.sync.warnings:
-        warn(w)
+    # The pull's warnings were printed as they were logged (output.rendering_warnings).
 
 
 @click.command("clone")
@@ -286,8 +285,7 @@ def clone(url, directory, remote, no_hooks, quiet, as_json) -> None:
         emit_json(result)
         return
     info(f"Cloned into {result.path}" + (f"; weights of {', '.join(result.fetched)}" if result.fetched else ""))
-    for w in result.warnings:
-        warn(w)
+    # The clone's warnings were printed as they were logged (output.rendering_warnings).
 
 
 COMMANDS.extend([remote, push, pull, clone])
