@@ -55,7 +55,7 @@ def test_init_installs_hooks_and_status_reports_them(avc_repo):
 def test_user_hook_is_kept_chained_and_restored(avc_repo):
     hooks = avc_repo / ".git" / "hooks"
     adaptvc.hooks_uninstall()
-    user_hook = "#!/bin/sh\necho \"$@\" >> \"$(git rev-parse --show-toplevel)/user-hook-ran\"\n"
+    user_hook = '#!/bin/sh\necho "$@" >> "$(git rev-parse --show-toplevel)/user-hook-ran"\n'
     (hooks / "post-checkout").write_text(user_hook)
     (hooks / "post-checkout").chmod(0o755)
 

@@ -1,193 +1,32 @@
-"""Installing adaptvc's git hooks next to the user's own.
-
-adaptvc installs five hooks (what each does is in :mod:`adaptvc.hooks.actions`):
-``post-checkout``, ``post-merge``, ``post-rewrite``, ``pre-push`` and ``pre-commit``. Each is a small
-shell script (``hook.sh.in``) that runs ``<python> -m adaptvc hooks run NAME`` with the
-interpreter that installed it, so hooks work from a virtual environment that is not
-activated.
-
-A hook the user already had is never overwritten: it is renamed ``NAME.pre-adaptvc``
-and adaptvc's script runs it first (same arguments and input; a failing ``pre-*`` hook
-still stops git). ``uninstall`` puts it back. Hooks go where git looks for them:
-``git rev-parse --git-path hooks``, which honours ``core.hooksPath`` and worktrees.
+"""adaptvc's git hooks: installing them (:mod:`.install`, git alone) and what each does
+(:mod:`.actions`, built on sharing and versioning). The package sits above sharing;
+what :mod:`adaptvc.api` needs for ``init`` and ``clone`` is the installation only.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import sysconfig
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-from typing import Any
+from adaptvc.hooks.install import (
+    CHAINED_SUFFIX,
+    HOOK_NAMES,
+    MARKER,
+    HookStatus,
+    ensure_installed,
+    hooks_dir,
+    install,
+    render,
+    status,
+    uninstall,
+)
 
-from adaptvc.errors import AdaptvcError, NotARepositoryError
-
-HOOK_NAMES = ("post-checkout", "post-merge", "post-rewrite", "pre-push", "pre-commit")
-MARKER = "adaptvc-managed git hook"
-CHAINED_SUFFIX = ".pre-adaptvc"
-
-
-@dataclass(frozen=True)
-class HookStatus:
-    """One hook: ``state`` is ``installed`` (adaptvc's, interpreter present), ``stale``
-    (adaptvc's, but its interpreter is gone), ``foreign`` (someone else's hook, adaptvc's
-    is not installed) or ``missing``. ``chained`` is the user's hook adaptvc runs first."""
-
-    name: str
-    path: Path
-    state: str
-    chained: Path | None = None
-    python: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "state": self.state,
-                "chained": str(self.chained) if self.chained else None, "python": self.python}
-
-
-def hooks_dir(repo: str | os.PathLike[str] = ".") -> Path:
-    """Where git runs hooks from for this repository (``core.hooksPath`` honoured)."""
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel", "--git-path", "hooks"], cwd=repo,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise NotARepositoryError(f"{Path(repo).resolve()} is not inside a git repository", hint="git init")
-    top, hooks = proc.stdout.splitlines()[:2]
-    path = Path(hooks)
-    # --git-path answers relative to the current directory, core.hooksPath relative to the top.
-    return path if path.is_absolute() else (Path(repo).resolve() / path)
-
-
-def _template() -> str:
-    return resources.files("adaptvc.hooks").joinpath("hook.sh.in").read_text(encoding="utf-8")
-
-
-def _pythonpath_for_hooks() -> str:
-    """The directory holding this adaptvc, when the interpreter would not find it by itself
-    (a source checkout used through PYTHONPATH); empty for a normal installation."""
-    pkg_parent = Path(__file__).resolve().parent.parent.parent
-    site_dirs = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])}
-    if pkg_parent in site_dirs:
-        return ""
-    probe = subprocess.run([sys.executable, "-c", "import adaptvc, os; print(os.path.dirname(os.path.dirname(adaptvc.__file__)))"],
-                           capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-                           cwd="/")
-    if probe.returncode == 0 and Path(probe.stdout.strip()).resolve() == pkg_parent:
-        return ""  # installed (editable or not) into this interpreter
-    return str(pkg_parent)
-
-
-def render(name: str) -> str:
-    """The script adaptvc installs as hook ``name``."""
-    if "'" in sys.executable:
-        raise AdaptvcError(f"cannot write a hook for an interpreter path with a quote: {sys.executable}")
-    return (_template().replace("@HOOK@", name).replace("@PYTHON@", sys.executable)
-            .replace("@PYTHONPATH@", _pythonpath_for_hooks()))
-
-
-def _is_ours(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fobj:
-            return MARKER in fobj.read(400)
-    except (FileNotFoundError, IsADirectoryError):
-        return False
-
-
-def _python_of(path: Path) -> str | None:
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("ADAPTVC_PYTHON='"):
-            return line.split("'")[1]
-    return None
-
-
-def _write_executable(path: Path, text: str) -> None:
-    # A half-written hook would break every git command that runs it: write then rename.
-    tmp = path.with_name(f".{path.name}.adaptvc.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
-
-
-def status(repo: str | os.PathLike[str] = ".") -> list[HookStatus]:
-    """The state of each of adaptvc's hooks in this repository."""
-    directory = hooks_dir(repo)
-    out = []
-    for name in HOOK_NAMES:
-        path = directory / name
-        chained = directory / f"{name}{CHAINED_SUFFIX}"
-        chained_path = chained if chained.exists() else None
-        if _is_ours(path):
-            python = _python_of(path)
-            state = "installed" if python and os.access(python, os.X_OK) else "stale"
-            out.append(HookStatus(name, path, state, chained_path, python))
-        elif path.exists():
-            out.append(HookStatus(name, path, "foreign", chained_path))
-        else:
-            out.append(HookStatus(name, path, "missing", chained_path))
-    return out
-
-
-def install(repo: str | os.PathLike[str] = ".") -> list[HookStatus]:
-    """Install (or refresh) adaptvc's hooks, keeping and chaining the user's own.
-
-    Idempotent: a second run rewrites adaptvc's scripts (e.g. for a new interpreter) and
-    leaves the chained user hooks alone.
-
-    Raises:
-        AdaptvcError: a user hook is in the way and a ``NAME.pre-adaptvc`` already exists
-            (adaptvc will not overwrite either; the message says which to merge).
-    """
-    directory = hooks_dir(repo)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in HOOK_NAMES:
-        path = directory / name
-        chained = directory / f"{name}{CHAINED_SUFFIX}"
-        if (path.exists() or path.is_symlink()) and not _is_ours(path):
-            if chained.exists() or chained.is_symlink():
-                raise AdaptvcError(
-                    f"both {path} and {chained} exist and neither is adaptvc's: adaptvc will not overwrite them",
-                    hint=f"merge {path.name} into {chained.name} (adaptvc runs that one first), remove {path.name}, "
-                         "then run `adaptvc hooks install` again",
-                )
-            os.replace(path, chained)  # the user's hook, kept; ours runs it first
-        _write_executable(path, render(name))
-    return status(repo)
-
-
-def uninstall(repo: str | os.PathLike[str] = ".") -> list[HookStatus]:
-    """Remove adaptvc's hooks and put back the user's hooks they had replaced."""
-    directory = hooks_dir(repo)
-    for name in HOOK_NAMES:
-        path = directory / name
-        chained = directory / f"{name}{CHAINED_SUFFIX}"
-        if _is_ours(path):
-            path.unlink()
-            if chained.exists() or chained.is_symlink():
-                os.replace(chained, path)
-    return status(repo)
-
-
-def ensure_installed(repo: str | os.PathLike[str] = ".") -> list[str]:
-    """What ``adaptvc init`` calls: install the hooks unless they already are.
-
-    Returns the changes made, as lines for ``init``'s report; a conflict with the user's
-    hooks is reported there rather than failing ``init``.
-    """
-    if all(s.state == "installed" for s in status(repo)):
-        return []
-    directory = hooks_dir(repo)
-    top = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True,
-                              text=True).stdout.strip() or repo).resolve()
-    inside = directory.resolve() == top or top in directory.resolve().parents
-    if inside and ".git" not in directory.resolve().relative_to(top).parts:
-        # core.hooksPath inside the work tree: a directory the team shares through git. Our
-        # scripts name this machine's interpreter and would rename the team's own hooks.
-        return [f"did not install the git hooks: core.hooksPath ({directory.relative_to(top)}) is inside the "
-                "repository, shared with your team; `adaptvc hooks install` puts them there anyway (they name "
-                "this machine's Python: do not commit them)"]
-    try:
-        install(repo)
-    except AdaptvcError as exc:
-        return [f"did not install the git hooks: {exc.message} ({exc.hint})"]
-    return ["installed the git hooks (adaptvc hooks status)"]
+__all__ = [
+    "CHAINED_SUFFIX",
+    "HOOK_NAMES",
+    "MARKER",
+    "HookStatus",
+    "ensure_installed",
+    "hooks_dir",
+    "install",
+    "render",
+    "status",
+    "uninstall",
+]
