@@ -255,7 +255,7 @@ def pull(remote, git_remote, no_git, quiet, as_json) -> None:
         )
     for name in result.sync.updated:
         info(f"Updated the weights of {name}")
-    # The pull's warnings were printed as they were logged (output.rendering_warnings).
+    # The pull's warnings were printed as they were logged (cli/library_log.py).
 
 
 @click.command("clone")
@@ -285,7 +285,7 @@ def clone(url, directory, remote, no_hooks, quiet, as_json) -> None:
         emit_json(result)
         return
     info(f"Cloned into {result.path}" + (f"; weights of {', '.join(result.fetched)}" if result.fetched else ""))
-    # The clone's warnings were printed as they were logged (output.rendering_warnings).
+    # The clone's warnings were printed as they were logged (cli/library_log.py).
 
 
 COMMANDS.extend([remote, push, pull, clone])
