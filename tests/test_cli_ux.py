@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 import re
 
 import click
@@ -344,3 +346,34 @@ def test_a_bare_command_group_shows_its_help_on_stdout(args):
     proc = run_cli(*args)
     assert proc.returncode == 0 and proc.stderr == ""
     assert proc.stdout.startswith(f"Usage: adaptvc {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+
+
+def test_dash_c_runs_a_command_as_if_started_in_that_directory(avc_repo, tmp_path):
+    write_adapter("adapters/task_a", 0)
+    run_cli("save", "--adapter", "task_a", "-m", "first", cwd=avc_repo, check=True)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "deeper").mkdir(parents=True)
+    # from outside the repository, absolute and relative, and -C twice (each relative to the last)
+    absolute = run_cli("-C", str(avc_repo), "log", "task_a", "--json", cwd=elsewhere, check=True)
+    assert [v["ref"] for v in json.loads(absolute.stdout)] == ["task_a@v1"]
+    relative = run_cli(
+        "-C", "..", "-C", os.path.relpath(avc_repo, elsewhere), "status", "--json", cwd=elsewhere / "deeper"
+    )
+    assert relative.returncode == 0, relative.stderr
+    assert json.loads(relative.stdout)[0]["version"] == "task_a@v1"
+    # a path relative to -C: export into the repository's own folder
+    run_cli("-C", str(avc_repo), "export", "task_a@v1", "out", cwd=elsewhere, check=True)
+    assert (avc_repo / "out" / "adapter_config.json").is_file() and not (elsewhere / "out").exists()
+    # not a directory: a usage error (exit 2) naming it, nothing run
+    missing = run_cli("-C", str(tmp_path / "nope"), "log", cwd=elsewhere)
+    assert missing.returncode == 2 and "nope" in missing.stderr
+
+
+def test_dash_c_leaves_an_in_process_caller_where_it_was(avc_repo, tmp_path, monkeypatch):
+    from adaptvc.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(["-C", str(avc_repo), "status"])
+    assert done.value.code in (0, None)
+    assert Path.cwd() == tmp_path

@@ -118,8 +118,16 @@ class LazyGroup(click.Group):
     envvar=TRACEBACK_ENV,
     help=f"Show the full Python traceback on unexpected errors (or set {TRACEBACK_ENV}=1).",
 )
+@click.option(
+    "-C",
+    "directories",
+    metavar="PATH",
+    multiple=True,
+    help="Run as if adaptvc was started in PATH instead of the current directory, as git -C does "
+    "(several -C: each relative to the one before).",
+)
 @click.pass_context
-def cli(ctx: click.Context, traceback: bool) -> None:
+def cli(ctx: click.Context, traceback: bool, directories: tuple[str, ...]) -> None:
     """Version control for fine-tuned LoRA-style adapters, built on git and DVC.
 
     \b
@@ -131,10 +139,20 @@ def cli(ctx: click.Context, traceback: bool) -> None:
       adaptvc checkout task_a@v2                    older weights back in the workspace
       adaptvc push / adaptvc pull                   share through git + a DVC remote
 
+    Scripts need not cd: adaptvc -C path/to/repo log task_a
+
     Run `adaptvc COMMAND --help` for the details of a command.
     """
     ctx.ensure_object(dict)
     ctx.obj["traceback"] = traceback
+    if directories:
+        start = os.getcwd()
+        ctx.call_on_close(lambda: os.chdir(start))  # in-process callers keep their directory
+        for directory in directories:
+            try:
+                os.chdir(directory)
+            except OSError as exc:
+                raise click.BadParameter(f"cannot change to {directory!r}: {exc.strerror}", param_hint="'-C'") from None
     # While the command runs, the library's warnings (logging) are printed once as
     # `Warning: ...` on stderr, and a --json document lists them. Imported here, not at
     # the top: it imports logging (~3 ms), which `adaptvc --help` does without.
