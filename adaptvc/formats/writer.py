@@ -1,4 +1,4 @@
-"""Writing adapter files exactly as PEFT writes them, atomically.
+"""Writing adapter files exactly as PEFT writes them, atomically (:mod:`adaptvc.storage.files`).
 
 ``adapter_model.safetensors`` (metadata ``{"format": "pt"}``, shared storage cloned
 apart, tensors contiguous), the legacy ``adapter_model.bin`` (``torch.save``, only when
@@ -11,14 +11,11 @@ tensors are written.
 from __future__ import annotations
 
 import collections
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adaptvc.formats.adapter_config import dumps_config
+from adaptvc.storage.files import replacing, write_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -50,36 +47,21 @@ def _storage_id(tensor: torch.Tensor) -> tuple[Any, int, int]:
     return tensor.device, storage.data_ptr(), storage.nbytes()
 
 
-def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
-    # A crash mid-save must leave the previous file, never half a file that PEFT would
-    # then fail to load. The temporary file sits in a temporary directory next to the
-    # target (same file system, so os.replace is atomic) and has the target's own name,
-    # because torch.save records the file's stem inside the archive.
-    tmpdir = Path(tempfile.mkdtemp(prefix=".adaptvc-tmp-", dir=target.parent))
-    try:
-        tmp = tmpdir / target.name
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-
 def write_state_dict(state: dict[str, torch.Tensor], path: Path, *, safe_serialization: bool = True) -> None:
     """Write adapter tensors as PEFT does: safetensors with ``{"format": "pt"}``, or torch.save."""
     if safe_serialization:
         from safetensors.torch import save_file  # imports torch: only when tensors are written
 
         prepared = prepare_for_safetensors(state)
-        _write_atomically(path, lambda p: save_file(prepared, str(p), metadata=dict(SAFETENSORS_METADATA)))
+        with replacing(path, same_name=True) as tmp:
+            save_file(prepared, str(tmp), metadata=dict(SAFETENSORS_METADATA))
     else:
         import torch  # heavy: only for the legacy format, on request
 
-        _write_atomically(path, lambda p: torch.save(state, p))
+        with replacing(path, same_name=True) as tmp:  # torch.save records the file's stem
+            torch.save(state, tmp)
 
 
 def write_config(config: dict[str, Any], path: Path) -> None:
     """Write ``adapter_config.json`` (PEFT's layout, set-valued fields sorted)."""
-    text = dumps_config(config)
-    _write_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
+    write_atomic(path, dumps_config(config).encode("utf-8"))

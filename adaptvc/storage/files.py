@@ -9,16 +9,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 
 @contextlib.contextmanager
-def replacing(path: Path, *, fsync: bool = True, mode: int | None = None) -> Iterator[Path]:
+def replacing(path: Path, *, fsync: bool = True, mode: int | None = None, same_name: bool = False) -> Iterator[Path]:
     """A temporary path to write ``path``'s new content to; when the block ends without
     an exception it is fsync'ed (``fsync=False``: for copies that can be rebuilt, the
-    rename alone keeps them whole), given ``mode`` and renamed over ``path``."""
+    rename alone keeps them whole), given ``mode`` and renamed over ``path``.
+
+    ``same_name``: the temporary file has ``path``'s own name, in a temporary directory
+    beside it (``torch.save`` records the file's stem inside the archive).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if same_name:
+        tmpdir = Path(tempfile.mkdtemp(prefix=".adaptvc-tmp-", dir=path.parent))
+        try:
+            with replacing(path, fsync=fsync, mode=mode) as tmp:
+                yield tmpdir / path.name
+                os.replace(tmpdir / path.name, tmp)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
