@@ -145,6 +145,14 @@ class DestinationNotEmptyError(AdaptvcError, FileExistsError):
         self.path = path
 
 
+class NotADirectoryPathError(AdaptvcError, NotADirectoryError):
+    """A path that must be a directory (to write an adapter into) is a file."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
 class MissingDependencyError(AdaptvcError, ImportError):
     """An optional dependency (torch, peft, matplotlib, dvc-s3...) is not installed."""
 

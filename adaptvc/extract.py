@@ -36,7 +36,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from adaptvc.errors import AdapterNotFoundError, AdaptvcError, AmbiguousAdapterError, MissingDependencyError
+from adaptvc.errors import (
+    AdapterNotFoundError,
+    AmbiguousAdapterError,
+    MissingDependencyError,
+    NotADirectoryPathError,
+)
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
 from adaptvc.formats.writer import write_config, write_state_dict
 
@@ -225,7 +230,9 @@ def save_adapter(
     """
     directory = Path(save_directory)
     if directory.exists() and not directory.is_dir():
-        raise AdaptvcError(f"{directory} is a file; save_adapter needs a directory", hint="pass a directory path")
+        raise NotADirectoryPathError(
+            f"{directory} is a file; save_adapter needs a directory", path=str(directory), hint="pass a directory path"
+        )
     name = resolve_adapter_name(model, adapter_name)
     state = get_adapter_state_dict(model, name, save_embedding_layers=save_embedding_layers)
     config = adapter_config_dict(model, name)

@@ -20,7 +20,13 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adaptvc.errors import AdaptvcError, InvalidAdapterError, MissingDependencyError, UnsafeFileError
+from adaptvc.errors import (
+    CorruptObjectError,
+    DestinationNotEmptyError,
+    InvalidAdapterError,
+    MissingDependencyError,
+    UnsafeFileError,
+)
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
 from adaptvc.formats.adapter_config import read_config
 from adaptvc.formats.writer import write_state_dict
@@ -118,9 +124,10 @@ def convert(directory: str | os.PathLike[str], *, keep_bin: bool = False) -> Pat
     read_config(directory / CONFIG_NAME)  # an adapter directory, not any folder with a .bin
     source, target = directory / LEGACY_WEIGHTS_NAME, directory / WEIGHTS_NAME
     if target.exists():
-        raise AdaptvcError(
+        raise DestinationNotEmptyError(
             f"{directory}: already has {WEIGHTS_NAME}; nothing to convert"
             + (f" (the {LEGACY_WEIGHTS_NAME} next to it is ignored by PEFT)" if source.exists() else ""),
+            path=str(directory),
             hint=f"remove {target} first to convert again from {LEGACY_WEIGHTS_NAME}" if source.exists() else None,
         )
     if not source.is_file():
@@ -137,7 +144,11 @@ def convert(directory: str | os.PathLike[str], *, keep_bin: bool = False) -> Pat
     )
     if not same:  # pragma: no cover - would be a safetensors bug; keep the original
         target.unlink(missing_ok=True)
-        raise AdaptvcError(f"{target}: read-back differs from {source}; kept the .bin, removed the new file")
+        raise CorruptObjectError(
+            f"{target}: read-back differs from {source}; kept the .bin, removed the new file",
+            what="the converted safetensors file",
+            path=str(target),
+        )
     if not keep_bin:
         source.unlink()
     return target
