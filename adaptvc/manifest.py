@@ -40,7 +40,7 @@ class BaseModelLink:
         return {"name_or_path": self.name_or_path, "revision": self.revision, "fingerprint": self.fingerprint}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "BaseModelLink":
+    def from_dict(cls, d: dict[str, Any] | None) -> BaseModelLink:
         d = d or {}
         return cls(d.get("name_or_path"), d.get("revision"), d.get("fingerprint"))
 
@@ -70,7 +70,7 @@ class PeftSummary:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "PeftSummary":
+    def from_dict(cls, d: dict[str, Any] | None) -> PeftSummary:
         d = d or {}
         tm = d.get("target_modules")
         return cls(
@@ -101,7 +101,7 @@ class ParentLink:
         return {"adapter": self.adapter, "version": self.version, "id": self.id}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ParentLink":
+    def from_dict(cls, d: dict[str, Any]) -> ParentLink:
         return cls(str(d["adapter"]), int(d["version"]), str(d["id"]))
 
 
@@ -201,7 +201,7 @@ class AdapterVersion:
         }
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], *, directory: str = "") -> "AdapterVersion":
+    def from_record(cls, rec: dict[str, Any], *, directory: str = "") -> AdapterVersion:
         config = rec.get("config") or {}
         return cls(
             adapter=str(rec["adapter"]),

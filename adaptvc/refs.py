@@ -134,7 +134,7 @@ def parse_ref(text: str) -> Ref:
     return Ref(m.group("adapter"), m.group("selector"))
 
 
-def unique_ref(version: "AdapterVersion", versions: Sequence["AdapterVersion"]) -> str:
+def unique_ref(version: AdapterVersion, versions: Sequence[AdapterVersion]) -> str:
     """The shortest ref naming ``version`` among ``versions``: ``NAME@vN`` unless another
     version with different content shares N, then ``NAME@<id>``."""
     clash = any(v.version == version.version and v.id != version.id for v in versions)
@@ -142,8 +142,8 @@ def unique_ref(version: "AdapterVersion", versions: Sequence["AdapterVersion"]) 
 
 
 def select(
-    ref: Ref, versions: Sequence["AdapterVersion"], aliases: dict[str, "AdapterVersion"] | None = None
-) -> "AdapterVersion":
+    ref: Ref, versions: Sequence[AdapterVersion], aliases: dict[str, AdapterVersion] | None = None
+) -> AdapterVersion:
     """Pick the version ``ref`` names among ``versions`` (all of one adapter).
 
     Raises:
@@ -186,7 +186,7 @@ def select(
     return matches[0]  # identical content: the newest of them
 
 
-def _listing(versions: Sequence["AdapterVersion"], aliases: dict[str, "AdapterVersion"] | None) -> str:
+def _listing(versions: Sequence[AdapterVersion], aliases: dict[str, AdapterVersion] | None) -> str:
     shown = [unique_ref(v, versions).split("@", 1)[1] for v in versions[:20]]
     more = f" and {len(versions) - 20} more" if len(versions) > 20 else ""
     text = ", ".join(shown) + more
@@ -195,7 +195,7 @@ def _listing(versions: Sequence["AdapterVersion"], aliases: dict[str, "AdapterVe
     return text
 
 
-def resolve_version(repo: "AdapterRepo", ref: "str | Ref", *, with_commit: bool = True) -> "AdapterVersion":
+def resolve_version(repo: AdapterRepo, ref: str | Ref, *, with_commit: bool = True) -> AdapterVersion:
     """Resolve a ref to the :class:`~adaptvc.manifest.AdapterVersion` it names.
 
     Args:

@@ -92,7 +92,7 @@ class AdapterRepo:
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = ".", *, require_init: bool = True) -> "AdapterRepo":
+    def open(cls, path: str | os.PathLike[str] = ".", *, require_init: bool = True) -> AdapterRepo:
         """The repository containing ``path``.
 
         Raises:

@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJ = ("q_proj", "k_proj", "v_proj", "o_proj")
 PREFIX = "base_model.model."
 
-DENSE = r'''
+DENSE = r"""
 import json, sys, time
 import numpy as np
 from safetensors.numpy import load_file
@@ -64,19 +63,19 @@ for key in sorted(k for k in a if k.endswith(".lora_A.weight")):
                 "delta_norm": dot(dw, dw) ** 0.5, "cosine": inner / (na * nb)})
 print(json.dumps(out))
 print(json.dumps({"inside_s": time.perf_counter() - t0}), file=sys.stderr)
-'''
+"""
 
 # adaptvc.diff in-process, after imports: the same work as the CLI minus interpreter start-up.
-INSIDE = r'''
+INSIDE = r"""
 import json, os, sys, time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does
 import numpy, adaptvc, adaptvc.adapter_diff  # imports are start-up, not work
 t0 = time.perf_counter()
 adaptvc.diff(sys.argv[1], sys.argv[2])
 print(json.dumps({"inside_s": time.perf_counter() - t0}), file=sys.stderr)
-'''
+"""
 
-READ_ONLY = r'''
+READ_ONLY = r"""
 import sys
 from safetensors.numpy import load_file
 n = 0
@@ -84,7 +83,7 @@ for d in sys.argv[1:3]:
     for t in load_file(d + "/adapter_model.safetensors").values():
         n += t.nbytes
 print(n)
-'''
+"""
 
 
 def make_adapter(directory: Path, *, layers: int, hidden: int, r: int, seed: int, base: dict | None = None) -> dict:
@@ -105,8 +104,14 @@ def make_adapter(directory: Path, *, layers: int, hidden: int, r: int, seed: int
                 tensors[key] = t.astype(np.float16)
     directory.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(directory / "adapter_model.safetensors"), metadata={"format": "pt"})
-    config = {"peft_type": "LORA", "r": r, "lora_alpha": 2 * r, "target_modules": list(PROJ),
-              "base_model_name_or_path": "meta-llama/Llama-2-7b-hf", "task_type": "CAUSAL_LM"}
+    config = {
+        "peft_type": "LORA",
+        "r": r,
+        "lora_alpha": 2 * r,
+        "target_modules": list(PROJ),
+        "base_model_name_or_path": "meta-llama/Llama-2-7b-hf",
+        "task_type": "CAUSAL_LM",
+    }
     (directory / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
     return tensors
 
@@ -114,7 +119,7 @@ def make_adapter(directory: Path, *, layers: int, hidden: int, r: int, seed: int
 # Peak RSS is measured by a tiny launcher process: ru_maxrss of a child forked from
 # this (large) benchmark process would start at our own RSS, since Linux carries the
 # high-water mark across fork and exec.
-LAUNCHER = r'''
+LAUNCHER = r"""
 import json, os, sys, time
 t0 = time.perf_counter()
 pid = os.fork()
@@ -124,7 +129,7 @@ _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - t0
 with open(sys.argv[1], "w") as fh:
     json.dump({"wall": wall, "maxrss": usage.ru_maxrss * 1024, "code": os.waitstatus_to_exitcode(status)}, fh)
-'''
+"""
 
 
 def run(cmd: list[str], *, cwd: Path | None = None) -> dict:
@@ -132,13 +137,19 @@ def run(cmd: list[str], *, cwd: Path | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        proc = subprocess.run([sys.executable, "-c", LAUNCHER, str(report), *cmd], cwd=cwd, env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(report), *cmd], cwd=cwd, env=env, capture_output=True, text=True
+        )
         stats = json.loads(report.read_text())
     if stats["code"] != 0 or proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({stats['code']}):\n{proc.stderr}")
     inside = [json.loads(line)["inside_s"] for line in proc.stderr.splitlines() if line.startswith('{"inside_s"')]
-    return {"wall": stats["wall"], "rss": stats["maxrss"], "stdout": proc.stdout, "inside": inside[-1] if inside else None}
+    return {
+        "wall": stats["wall"],
+        "rss": stats["maxrss"],
+        "stdout": proc.stdout,
+        "inside": inside[-1] if inside else None,
+    }
 
 
 class Contender:
@@ -163,8 +174,11 @@ class Contender:
 
     def report(self) -> None:
         walls = [r["wall"] for r in self.runs]
-        print(f"  {self.name:<28} median {self.median:7.3f} s  (min {min(walls):.3f}, n={len(walls)})  "
-              f"peak RSS {self.rss_mb:6.1f} MB", file=sys.stderr)
+        print(
+            f"  {self.name:<28} median {self.median:7.3f} s  (min {min(walls):.3f}, n={len(walls)})  "
+            f"peak RSS {self.rss_mb:6.1f} MB",
+            file=sys.stderr,
+        )
 
 
 def worst_disagreement(adaptvc_doc: dict, dense: list[dict]) -> float:
@@ -195,8 +209,11 @@ def main() -> None:
     make_adapter(b, layers=args.layers, hidden=args.hidden, r=args.rank, seed=1, base=base)
     del base
     size = (a / "adapter_model.safetensors").stat().st_size
-    print(f"adapters: {args.layers} layers x {len(PROJ)} modules, hidden {args.hidden}, r={args.rank}, fp16, "
-          f"{size / 1e6:.1f} MB each, in {work}", file=sys.stderr)
+    print(
+        f"adapters: {args.layers} layers x {len(PROJ)} modules, hidden {args.hidden}, r={args.rank}, fp16, "
+        f"{size / 1e6:.1f} MB each, in {work}",
+        file=sys.stderr,
+    )
 
     plain = [
         Contender("read-only (both files)", [py, "-c", READ_ONLY, str(a), str(b)]),
@@ -206,14 +223,23 @@ def main() -> None:
         repo = work / "repo"
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
         repo.mkdir()
-        for cmd in (["git", "init", "-q", "-b", "main"], ["git", "commit", "-q", "--allow-empty", "-m", "init"],
-                    [py, "-m", "adaptvc", "init"]):
+        for cmd in (
+            ["git", "init", "-q", "-b", "main"],
+            ["git", "commit", "-q", "--allow-empty", "-m", "init"],
+            [py, "-m", "adaptvc", "init"],
+        ):
             subprocess.run(cmd, cwd=repo, check=True, env=env, capture_output=True)
         for d, msg in ((a, "v1"), (b, "v2")):
-            subprocess.run([py, "-m", "adaptvc", "save", "--from", str(d), "--adapter", "bench", "-m", msg], cwd=repo,
-                           check=True, env=env, capture_output=True)
-        plain.append(Contender("adaptvc diff (refs)", [py, "-m", "adaptvc", "diff", "bench@v1", "bench@v2", "--json"],
-                               cwd=repo))
+            subprocess.run(
+                [py, "-m", "adaptvc", "save", "--from", str(d), "--adapter", "bench", "-m", msg],
+                cwd=repo,
+                check=True,
+                env=env,
+                capture_output=True,
+            )
+        plain.append(
+            Contender("adaptvc diff (refs)", [py, "-m", "adaptvc", "diff", "bench@v1", "bench@v2", "--json"], cwd=repo)
+        )
     inside = Contender("adaptvc.diff() in-process", [py, "-c", INSIDE, str(a), str(b)])
     dense = Contender("dense float32 reference", [py, "-c", DENSE, str(a), str(b)])
     # Interleaved rounds, so that every contender sees the same machine load (other
@@ -233,16 +259,24 @@ def main() -> None:
     print("\n| contender | median wall (s) | peak RSS (MB) | dense / this | this / read-only |")
     print("|---|---:|---:|---:|---:|")
     for c in everyone:
-        print(f"| {c.name} | {c.median:.3f} | {c.rss_mb:.0f} | {dense.median / c.median:.0f}x | {c.median / read:.2f}x |")
-    print(f"\nafter imports, in-process: adaptvc.diff {inside.inside:.3f} s, dense {dense.inside:.3f} s "
-          f"({dense.inside / inside.inside:.0f}x)")
-    print(f"worst relative disagreement adaptvc vs dense over {len(ours['modules'])} modules "
-          f"(norm_a, norm_b, delta_norm, cosine): {worst:.2e}")
+        print(
+            f"| {c.name} | {c.median:.3f} | {c.rss_mb:.0f} | {dense.median / c.median:.0f}x | {c.median / read:.2f}x |"
+        )
+    print(
+        f"\nafter imports, in-process: adaptvc.diff {inside.inside:.3f} s, dense {dense.inside:.3f} s "
+        f"({dense.inside / inside.inside:.0f}x)"
+    )
+    print(
+        f"worst relative disagreement adaptvc vs dense over {len(ours['modules'])} modules "
+        f"(norm_a, norm_b, delta_norm, cosine): {worst:.2e}"
+    )
     print(f"total relative change between the versions: {ours['summary']['relative']:.4f}")
     speedup, vs_read = dense.median / plain[1].median, plain[1].median / read
-    print(f"targets: >=50x dense: {speedup:.0f}x {'met' if speedup >= 50 else 'NOT met'}; "
-          f"<=3x read-only: {vs_read:.2f}x {'met' if vs_read <= 3 else 'NOT met'}; "
-          f"agreement <=1e-4: {worst:.1e} {'met' if worst <= 1e-4 else 'NOT met'}")
+    print(
+        f"targets: >=50x dense: {speedup:.0f}x {'met' if speedup >= 50 else 'NOT met'}; "
+        f"<=3x read-only: {vs_read:.2f}x {'met' if vs_read <= 3 else 'NOT met'}; "
+        f"agreement <=1e-4: {worst:.1e} {'met' if worst <= 1e-4 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="adaptvc-bench-"))
-    env = dict(os.environ, HOME=str(work / "home"), XDG_CONFIG_HOME=str(work / "home/.config"),
-               GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@x", GIT_COMMITTER_NAME="b",
-               GIT_COMMITTER_EMAIL="b@x", DVC_NO_ANALYTICS="1", PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        HOME=str(work / "home"),
+        XDG_CONFIG_HOME=str(work / "home/.config"),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="b",
+        GIT_AUTHOR_EMAIL="b@x",
+        GIT_COMMITTER_NAME="b",
+        GIT_COMMITTER_EMAIL="b@x",
+        DVC_NO_ANALYTICS="1",
+        PYTHONPATH=str(ROOT),
+    )
     os.environ.update(env)
     (work / "home").mkdir()
     ssh, s3 = SshServer(work).start(), S3Server().start()
@@ -71,7 +80,8 @@ def main() -> None:
         d.mkdir(parents=True)
         (d / "adapter_config.json").write_text(
             '{"peft_type": "LORA", "r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],'
-            ' "base_model_name_or_path": "llama-7b", "task_type": "CAUSAL_LM"}')
+            ' "base_model_name_or_path": "llama-7b", "task_type": "CAUSAL_LM"}'
+        )
         for seed in (1, 2, 3):
             save_file(lora_7b_r16(seed), str(d / "adapter_model.safetensors"), metadata={"format": "pt"})
             sh(PY, "-m", "adaptvc", "save", "--adapter", "task_a", "-m", f"epoch {seed}", cwd=repo, env=env)
@@ -82,9 +92,26 @@ def main() -> None:
             rows = {"ap": [], "dp": [], "af": [], "df": []}
             for _ in range(args.runs):
                 for tool in ("adaptvc", "dvc"):
-                    spec = (RemoteSpec("dir", str(work / f"store-{time.time_ns()}")) if kind == "dir"
-                            else s3.new_remote() if kind == "s3" else ssh.new_remote())
-                    sh(PY, "-m", "adaptvc", "remote", "add", "storage", spec.url, "--default", "--force", cwd=repo, env=env)
+                    spec = (
+                        RemoteSpec("dir", str(work / f"store-{time.time_ns()}"))
+                        if kind == "dir"
+                        else s3.new_remote()
+                        if kind == "s3"
+                        else ssh.new_remote()
+                    )
+                    sh(
+                        PY,
+                        "-m",
+                        "adaptvc",
+                        "remote",
+                        "add",
+                        "storage",
+                        spec.url,
+                        "--default",
+                        "--force",
+                        cwd=repo,
+                        env=env,
+                    )
                     for k, v in spec.team_config.items():
                         sh(PY, "-m", "adaptvc", "remote", "modify", "storage", k, v, cwd=repo, env=env)
                     for k, v in spec.local_config.items():
@@ -98,9 +125,11 @@ def main() -> None:
                     shutil.copytree(cache, backup)
                     shutil.rmtree(cache)
                     if tool == "adaptvc":
-                        code = ("from adaptvc.repo import AdapterRepo; from adaptvc.sharing import versions_at; "
-                                "from adaptvc.storage.transfer import fetch_objects; r = AdapterRepo.open('.'); "
-                                "res = fetch_objects(r.root, [v.id for v in versions_at(r, 'HEAD')]); assert res.ok")
+                        code = (
+                            "from adaptvc.repo import AdapterRepo; "
+                            "from adaptvc.storage.transfer import fetch_objects; r = AdapterRepo.open('.'); "
+                            "res = fetch_objects(r.root, [v.id for v in r.versions_at('HEAD')]); assert res.ok"
+                        )
                         rows["af"].append(sh(PY, "-c", code, cwd=repo, env=env))
                     else:
                         rows["df"].append(sh(DVC, "fetch", "-A", cwd=repo, env=env))

@@ -36,9 +36,16 @@ sys.path.insert(0, str(REPO_ROOT))
 WORK = REPO_ROOT / "benchmarks" / ".work" / "versioning"
 PROJ = ("q_proj", "k_proj", "v_proj", "o_proj")
 DVC = str(Path(sys.executable).parent / "dvc")
-ENV = dict(os.environ, PYTHONPATH=str(REPO_ROOT), DVC_NO_ANALYTICS="1", GIT_CONFIG_NOSYSTEM="1",
-           GIT_AUTHOR_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.com",
-           GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.com")
+ENV = dict(
+    os.environ,
+    PYTHONPATH=str(REPO_ROOT),
+    DVC_NO_ANALYTICS="1",
+    GIT_CONFIG_NOSYSTEM="1",
+    GIT_AUTHOR_NAME="Bench",
+    GIT_AUTHOR_EMAIL="bench@example.com",
+    GIT_COMMITTER_NAME="Bench",
+    GIT_COMMITTER_EMAIL="bench@example.com",
+)
 # Bytecode cached as for any installed package (dvc's is compiled at install time); kept
 # out of the source tree.
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -71,9 +78,16 @@ def write_adapter(directory: Path, seed: int, layers: int = 32, hidden: int = 40
             tensors[f"{pre}.lora_B.weight"] = (rng.standard_normal((hidden, r), np.float32) * 0.01).astype(np.float16)
     directory.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(directory / "adapter_model.safetensors"), metadata={"format": "pt"})
-    config = {"base_model_name_or_path": "meta-llama/Llama-2-7b-hf", "bias": "none", "lora_alpha": 32,
-              "lora_dropout": 0.05, "peft_type": "LORA", "r": r, "target_modules": list(PROJ),
-              "task_type": "CAUSAL_LM"}
+    config = {
+        "base_model_name_or_path": "meta-llama/Llama-2-7b-hf",
+        "bias": "none",
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "peft_type": "LORA",
+        "r": r,
+        "target_modules": list(PROJ),
+        "task_type": "CAUSAL_LM",
+    }
     (directory / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
 
 
@@ -106,8 +120,14 @@ def bench_save(repeat: int, src_v1: Path) -> tuple[list[float], list[float]]:
         shutil.copytree(tpl_dvc, d, symlinks=True)
         shutil.copytree(src_v1, d / "adapters" / "task_a")
         t = sh(DVC, "add", "-q", "adapters/task_a/adapter_model.safetensors", cwd=d)
-        t += sh("git", "add", "adapters/task_a/adapter_model.safetensors.dvc", "adapters/task_a/.gitignore",
-                "adapters/task_a/adapter_config.json", cwd=d)
+        t += sh(
+            "git",
+            "add",
+            "adapters/task_a/adapter_model.safetensors.dvc",
+            "adapters/task_a/.gitignore",
+            "adapters/task_a/adapter_config.json",
+            cwd=d,
+        )
         t += sh("git", "commit", "-q", "-m", "epoch 1", cwd=d)
         theirs.append(t)
     return ours, theirs
@@ -148,13 +168,21 @@ def synthesise_versions(repo: Path, n: int) -> None:
     lines = [manifest.read_text().rstrip("\n")]
     stream, prev = [], first
     for i in range(2, n + 1):
-        v = replace(first, version=i, id=f"{i:032x}", message=f"epoch {i}",
-                    created_at=f"2099-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000000+00:00",
-                    parents=(ParentLink("task_a", prev.version, prev.id),), metrics={"eval_loss": round(2.0 / i, 4)})
+        v = replace(
+            first,
+            version=i,
+            id=f"{i:032x}",
+            message=f"epoch {i}",
+            created_at=f"2099-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000000+00:00",
+            parents=(ParentLink("task_a", prev.version, prev.id),),
+            metrics={"eval_loss": round(2.0 / i, 4)},
+        )
         lines.append(dumps_record(v))
         data = ("\n".join(lines) + "\n").encode()
         msg = f"{v.ref}: {v.message}\n\n{TRAILER}: {trailer_value(v.adapter, v.version, v.id, v.created_at)}\n".encode()
-        stream.append(b"commit refs/heads/main\ncommitter B <b@e> %d +0000\ndata %d\n%s" % (1_700_000_000 + i, len(msg), msg))
+        stream.append(
+            b"commit refs/heads/main\ncommitter B <b@e> %d +0000\ndata %d\n%s" % (1_700_000_000 + i, len(msg), msg)
+        )
         if i == 2:
             stream.append(b"from refs/heads/main^0\n")
         stream.append(b"M 100644 inline adapters/task_a/versions.jsonl\ndata %d\n%s\n" % (len(data), data))
@@ -183,7 +211,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per contender (median reported)")
     parser.add_argument("--versions", type=int, default=1000, help="versions for the log benchmark")
-    parser.add_argument("--update-docs", action="store_true", help="rewrite this benchmark's section of docs/benchmarks.md")
+    parser.add_argument(
+        "--update-docs", action="store_true", help="rewrite this benchmark's section of docs/benchmarks.md"
+    )
     args = parser.parse_args()
 
     shutil.rmtree(WORK, ignore_errors=True)
@@ -198,10 +228,20 @@ def main() -> None:
     logs = bench_log(args.repeat, src_v1, args.versions)
 
     rows = [
-        ("save", "`adaptvc save --adapter task_a -m …`", median(save_ours),
-         "`dvc add` + `git add` + `git commit`", median(save_theirs)),
-        ("checkout", "`adaptvc checkout task_a@v1`", median(co_ours),
-         "`git checkout REV -- adapters/task_a` + `dvc checkout`", median(co_theirs)),
+        (
+            "save",
+            "`adaptvc save --adapter task_a -m …`",
+            median(save_ours),
+            "`dvc add` + `git add` + `git commit`",
+            median(save_theirs),
+        ),
+        (
+            "checkout",
+            "`adaptvc checkout task_a@v1`",
+            median(co_ours),
+            "`git checkout REV -- adapters/task_a` + `dvc checkout`",
+            median(co_theirs),
+        ),
     ]
     lines = [
         f"Adapter: 7B-shaped LoRA, rank 16 on q,k,v,o_proj, 32 layers, fp16, {size / 1e6:.1f} MB. "
@@ -222,8 +262,12 @@ def main() -> None:
     ]
     for name, xs in logs.items():
         lines.append(f"| `adaptvc {name}{' task_a' if name.startswith('log') else ''}` | {median(xs):.3f} |")
-    lines += ["", "Reproduce: `.venv/bin/python benchmarks/bench_versioning.py" + (
-        f" --repeat {args.repeat}" if args.repeat != 5 else "") + "`"]
+    lines += [
+        "",
+        "Reproduce: `.venv/bin/python benchmarks/bench_versioning.py"
+        + (f" --repeat {args.repeat}" if args.repeat != 5 else "")
+        + "`",
+    ]
     table = "\n".join(lines)
     print(table)
     if args.update_docs:
@@ -233,12 +277,21 @@ def main() -> None:
 def update_docs(table: str) -> None:
     path = REPO_ROOT / "docs" / "benchmarks.md"
     section = f"## Versioning: save, checkout, log\n\n{MARK_START}\n{table}\n{MARK_END}\n"
-    text = path.read_text() if path.exists() else (
-        "# Benchmarks\n\nEach section is produced by a script in `benchmarks/`; the command to reproduce it "
-        "is under its table.\n")
+    text = (
+        path.read_text()
+        if path.exists()
+        else (
+            "# Benchmarks\n\nEach section is produced by a script in `benchmarks/`; the command to reproduce it "
+            "is under its table.\n"
+        )
+    )
     if MARK_START in text:
-        text = re.sub(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), lambda _: f"{MARK_START}\n{table}\n{MARK_END}",
-                      text, flags=re.S)
+        text = re.sub(
+            re.escape(MARK_START) + r".*?" + re.escape(MARK_END),
+            lambda _: f"{MARK_START}\n{table}\n{MARK_END}",
+            text,
+            flags=re.S,
+        )
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)

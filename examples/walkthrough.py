@@ -66,8 +66,14 @@ def make_base_model(path: Path):
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
     )
     LlamaForCausalLM(config).save_pretrained(path)
 
@@ -123,8 +129,11 @@ def main() -> None:
     say("3. Fine-tune a LoRA for 3 epochs; the callback saves a version per epoch")
     base = AutoModelForCausalLM.from_pretrained(base_dir)
     lora = LoraConfig(
-        r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
-        lora_dropout=0.0, task_type="CAUSAL_LM",
+        r=8,
+        lora_alpha=16,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+        lora_dropout=0.0,
+        task_type="CAUSAL_LM",
     )
     model = get_peft_model(base, lora)
     probe = torch.tensor([[3, 5, 7, 9, 11, 13, 15, 17]])
@@ -138,13 +147,22 @@ def main() -> None:
                 after_epoch[round(state.epoch)] = model(probe).logits.clone()
 
     args = TrainingArguments(
-        output_dir=str(work / "outputs"), num_train_epochs=3, per_device_train_batch_size=16,
-        learning_rate=2e-2, logging_strategy="epoch", save_strategy="no", report_to=[], use_cpu=True,
-        disable_tqdm=True, seed=0,
+        output_dir=str(work / "outputs"),
+        num_train_epochs=3,
+        per_device_train_batch_size=16,
+        learning_rate=2e-2,
+        logging_strategy="epoch",
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
     )
     versioning = AdaptvcCallback("task_a", repo=project)
     trainer = Trainer(
-        model=model, args=args, train_dataset=make_dataset(),
+        model=model,
+        args=args,
+        train_dataset=make_dataset(),
         callbacks=[RememberOutputs(), versioning],
     )
     trainer.train()

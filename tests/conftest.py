@@ -40,14 +40,21 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory):
             "NO_COLOR": "1",
         }
     )
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[user]\n\tname = Test User\n\temail = test@example.com\n")
+    (home / ".gitconfig").write_text(
+        "[init]\n\tdefaultBranch = main\n[user]\n\tname = Test User\n\temail = test@example.com\n"
+    )
     yield
     os.environ.clear()
     os.environ.update(saved)
 
 
-def run_cli(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
-            check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    cwd: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m adaptvc ARGS`` in a subprocess, the way a user would."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
@@ -55,7 +62,12 @@ def run_cli(*args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str
         full_env.update(env)
     proc = subprocess.run(
         [sys.executable, "-m", "adaptvc", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, input=input, timeout=600,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"adaptvc {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -45,7 +45,7 @@ def test_the_docs_show_commands_at_all():
     assert {p for p, _ in ALL_LINES} >= {"README.md"}
 
 
-@pytest.mark.parametrize("doc,line", ALL_LINES, ids=[f"{d}:{l[:50]}" for d, l in ALL_LINES])
+@pytest.mark.parametrize("doc,line", ALL_LINES, ids=[f"{doc}:{text[:50]}" for doc, text in ALL_LINES])
 def test_documented_command_exists_with_its_options(doc, line):
     tokens = shlex.split(line)[1:]
     cmd, rest, path = _resolve(tokens)

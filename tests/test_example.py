@@ -18,7 +18,10 @@ def test_walkthrough_runs_offline_and_proves_its_claims(tmp_path):
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "examples" / "walkthrough.py"), "--workdir", str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -18,11 +18,19 @@ from adaptvc.manifest import (
 
 def make() -> AdapterVersion:
     return AdapterVersion(
-        adapter="task_a", version=2, id="0" * 32, size=123, message="epoch 3", author="A <a@b>",
-        created_at="2026-01-01T00:00:00.000000+00:00", parents=(ParentLink("task_a", 1, "1" * 32),),
+        adapter="task_a",
+        version=2,
+        id="0" * 32,
+        size=123,
+        message="epoch 3",
+        author="A <a@b>",
+        created_at="2026-01-01T00:00:00.000000+00:00",
+        parents=(ParentLink("task_a", 1, "1" * 32),),
         base_model=BaseModelLink("org/base", "abc", "sha256:ff"),
         peft=PeftSummary("LORA", 16, 32.0, ("k_proj", "q_proj"), 100, 123, "CAUSAL_LM"),
-        metrics={"eval_loss": 1.92}, config_sha256="s" * 64, config_blob="b" * 40,
+        metrics={"eval_loss": 1.92},
+        config_sha256="s" * 64,
+        config_blob="b" * 40,
     )
 
 
@@ -37,7 +45,18 @@ def test_record_round_trip(tmp_path):
 
 def test_to_dict_has_the_required_fields():
     d = make().to_dict()
-    for key in ("adapter", "version", "ref", "id", "parents", "message", "metrics", "base_model", "commit", "created_at"):
+    for key in (
+        "adapter",
+        "version",
+        "ref",
+        "id",
+        "parents",
+        "message",
+        "metrics",
+        "base_model",
+        "commit",
+        "created_at",
+    ):
         assert key in d
     assert d["ref"] == "task_a@v2" and d["parents"] == ["task_a@v1"] and isinstance(d["version"], int)
     assert d["base_model"] == {"name_or_path": "org/base", "revision": "abc", "fingerprint": "sha256:ff"}

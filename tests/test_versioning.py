@@ -47,7 +47,9 @@ def test_init_sets_up_commits_and_is_idempotent(git_repo):
     assert proc.stdout.strip() == f"Initialised adaptvc in {root}"  # stdout is data: DVC's chatter is not
     assert (root / ".dvc" / "config").exists() and (root / ".adaptvc" / "config.toml").exists()
     committed = git(root, "show", "--name-only", "--format=", "HEAD").split()
-    assert sorted(committed) == sorted([".adaptvc/config.toml", ".gitattributes", ".dvc/config", ".dvc/.gitignore", ".dvcignore"])
+    assert sorted(committed) == sorted(
+        [".adaptvc/config.toml", ".gitattributes", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
+    )
     assert "merge=union" in (root / ".gitattributes").read_text()
     assert git(root, "config", "merge.adaptvc.driver").strip()
     assert "A  untouched.txt" in git(root, "status", "--porcelain")
@@ -63,7 +65,10 @@ def test_init_in_a_repository_without_commits(tmp_path):
     run_cli("init", cwd=tmp_path, check=True)
     write_adapter(tmp_path / A, 0)
     run_cli("save", "--adapter", "task_a", "-m", "first", cwd=tmp_path, check=True)
-    assert git(tmp_path, "log", "--format=%s").splitlines() == ["task_a@v1: first", "adaptvc init: DVC, adaptvc config and merge rules"]
+    assert git(tmp_path, "log", "--format=%s").splitlines() == [
+        "task_a@v1: first",
+        "adaptvc init: DVC, adaptvc config and merge rules",
+    ]
 
 
 def test_commands_need_init(git_repo):
@@ -84,8 +89,9 @@ def test_save_commits_only_the_adapter_and_tags_it(avc_repo):
     v = adaptvc.save(adapter="task_a", message="epoch 1", metrics={"eval_loss": 1.92})
     assert (v.ref, v.version, v.new) == ("task_a@v1", 1, True)
     files = git(avc_repo, "show", "--name-only", "--format=", "HEAD").split()
-    assert sorted(files) == sorted(f"{A}/{n}" for n in (".gitignore", "adapter_config.json",
-                                                         "adapter_model.safetensors.dvc", "versions.jsonl"))
+    assert sorted(files) == sorted(
+        f"{A}/{n}" for n in (".gitignore", "adapter_config.json", "adapter_model.safetensors.dvc", "versions.jsonl")
+    )
     assert git(avc_repo, "status", "--porcelain") == status_before  # user's changes as they were
     assert git(avc_repo, "cat-file", "-t", "task_a@v1").strip() == "tag"  # annotated
     assert git(avc_repo, "rev-parse", "task_a@v1^{commit}").strip() == v.commit
@@ -127,8 +133,9 @@ def test_save_from_training_output_and_subfolders(avc_repo, tmp_path):
     write_adapter(multi / "task_c", 5)
     v = adaptvc.save(multi, adapter="task_c", message="from subfolder")
     assert v.ref == "task_c@v1"
-    assert (avc_repo / "adapters/task_c/adapter_model.safetensors").read_bytes() == \
-        (multi / "task_c" / "adapter_model.safetensors").read_bytes()
+    assert (avc_repo / "adapters/task_c/adapter_model.safetensors").read_bytes() == (
+        multi / "task_c" / "adapter_model.safetensors"
+    ).read_bytes()
     with pytest.raises(InvalidAdapterError, match="several adapters"):
         adaptvc.save(multi, adapter="task_z", message="which?")
 
@@ -140,8 +147,11 @@ def test_base_model_weights_are_refused(avc_repo):
     assert proc.returncode == 1 and "base-model weights" in proc.stderr and "model.embed_tokens.weight" in proc.stderr
     assert not (avc_repo / A / "versions.jsonl").exists()
     # modules_to_save copies and configured biases are adapter parameters
-    ok = {**lora_tensors(0), "base_model.model.score.weight": np.zeros((2, 16), np.float32),
-          "base_model.model.model.layers.0.self_attn.q_proj.bias": np.zeros(16, np.float32)}
+    ok = {
+        **lora_tensors(0),
+        "base_model.model.score.weight": np.zeros((2, 16), np.float32),
+        "base_model.model.model.layers.0.self_attn.q_proj.bias": np.zeros(16, np.float32),
+    }
     write_adapter(A, tensors=ok, config={"modules_to_save": ["score"], "bias": "lora_only"})
     assert adaptvc.save(adapter="task_a", message="with head").version == 1
 
@@ -172,6 +182,7 @@ def test_bad_name_and_metric(avc_repo):
 
 def test_legacy_bin_is_converted(avc_repo, tmp_path):
     import torch
+
     src = tmp_path / "old"
     write_adapter(src, 0)
     tensors = {k: torch.from_numpy(v) for k, v in lora_tensors(0).items()}
@@ -205,7 +216,10 @@ def test_base_model_fingerprint_from_a_local_directory(avc_repo, tmp_path):
     assert v2.base_model.name_or_path == str(moved) and v2.base_model.fingerprint == v1.base_model.fingerprint
     save_file({"w": np.zeros((2, 3), np.float32)}, str(moved / "model.safetensors"))
     write_adapter(A, 2)
-    assert adaptvc.save(adapter="task_a", message="3", base_model=str(moved)).base_model.fingerprint != v1.base_model.fingerprint
+    assert (
+        adaptvc.save(adapter="task_a", message="3", base_model=str(moved)).base_model.fingerprint
+        != v1.base_model.fingerprint
+    )
 
 
 # --- log / show / status ------------------------------------------------------------------
@@ -379,6 +393,7 @@ def test_plain_dvc_checkout_push_and_pull(avc_repo, tmp_path):
 
 def test_legacy_bin_in_place_is_replaced_by_safetensors(avc_repo):
     import torch
+
     d = write_adapter(A, 0)
     (d / "adapter_model.safetensors").unlink()
     torch.save({k: torch.from_numpy(v) for k, v in lora_tensors(0).items()}, d / "adapter_model.bin")
@@ -399,8 +414,20 @@ def test_save_from_a_subdirectory_and_names_with_dots(avc_repo):
 
 def test_multiline_message_and_string_metrics(avc_repo):
     write_adapter(A, 0)
-    run_cli("save", "--adapter", "task_a", "-m", "epoch 3\n\nlonger notes", "--metric", "eval_loss=1.5",
-            "--metric", "steps=500", "--metric", "dataset=v2-clean", check=True)
+    run_cli(
+        "save",
+        "--adapter",
+        "task_a",
+        "-m",
+        "epoch 3\n\nlonger notes",
+        "--metric",
+        "eval_loss=1.5",
+        "--metric",
+        "steps=500",
+        "--metric",
+        "dataset=v2-clean",
+        check=True,
+    )
     v = adaptvc.show("task_a@v1")
     assert v.metrics == {"eval_loss": 1.5, "steps": 500, "dataset": "v2-clean"}
     assert git(avc_repo, "log", "-1", "--format=%s").strip() == "task_a@v1: epoch 3"
@@ -416,6 +443,7 @@ class _Evil:
 
 def test_a_malicious_bin_is_refused_and_never_run(avc_repo, tmp_path):
     import torch
+
     src = write_adapter(tmp_path / "evil", 0)
     (src / "adapter_model.safetensors").unlink()
     torch.save({"x": _Evil()}, src / "adapter_model.bin")

@@ -21,8 +21,14 @@ from tests.versioning_helpers import (  # noqa: F401 - fixtures
 )
 
 A = "adapters/task_a"
-FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.safetensors.dvc",
-         "versions.jsonl", "aliases.jsonl", ".gitignore")
+FILES = (
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "adapter_model.safetensors.dvc",
+    "versions.jsonl",
+    "aliases.jsonl",
+    ".gitignore",
+)
 
 
 def _two_versions(root):

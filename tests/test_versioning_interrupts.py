@@ -50,8 +50,9 @@ _SLOW_SAVE = textwrap.dedent("""
 
 
 def _kill_mid_save(root, where: str, sig: int) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, where], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SAVE, where], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "paused"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -171,8 +172,13 @@ def test_status_does_not_wait_for_a_save_that_is_still_running(avc_repo):
     write_adapter(A, 0)
     adaptvc.save(adapter="task_a", message="v1")
     write_adapter(A, 1)
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, "before"], cwd=avc_repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SAVE, "before"],
+        cwd=avc_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "paused"  # journal written, lock held, alive
         start = time.monotonic()
@@ -186,8 +192,9 @@ def test_status_does_not_wait_for_a_save_that_is_still_running(avc_repo):
 
 
 def test_a_copy_left_in_the_cache_by_a_killed_process_is_swept(avc_repo):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     md5_dir = avc_repo / ".dvc" / "cache" / "files" / "md5"
     md5_dir.mkdir(parents=True, exist_ok=True)
     stale = md5_dir / f".adaptvc-{dead}-0badf00d.tmp"  # what SIGKILL during the copy leaves
@@ -221,8 +228,13 @@ def test_sigkill_mid_checkout_is_rolled_back_by_the_next_command(avc_repo):
     write_adapter(A, 1, config={"r": 8})
     adaptvc.save(adapter="task_a", message="rank 8")
     before = repo_snapshot(avc_repo)
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_CHECKOUT, "task_a@v1"], cwd=avc_repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CHECKOUT, "task_a@v1"],
+        cwd=avc_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "paused"
     proc.kill()
     proc.communicate(timeout=60)
@@ -240,9 +252,11 @@ def test_an_alias_killed_outright_is_settled_by_the_next_command(avc_repo, where
     before = repo_snapshot(avc_repo)
     script = _SLOW_SAVE.replace(
         'sys.argv = ["adaptvc", "save", "--adapter", "task_a", "-m", "interrupted"]',
-        'sys.argv = ["adaptvc", "alias", "task_a@v1", "production"]')
-    proc = subprocess.Popen([sys.executable, "-c", script, where], cwd=avc_repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+        'sys.argv = ["adaptvc", "alias", "task_a@v1", "production"]',
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, where], cwd=avc_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "paused"
     proc.kill()
     proc.communicate(timeout=60)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import peft
+import pytest
 import torch
 
 import adaptvc  # noqa: E402
@@ -81,7 +80,9 @@ def _configs():
 
     return {
         "dora": LoraConfig(r=4, target_modules=["q_proj", "v_proj"], use_dora=True),
-        "modules_to_save+bias": LoraConfig(r=4, target_modules=["q_proj"], modules_to_save=["lm_head"], bias="lora_only"),
+        "modules_to_save+bias": LoraConfig(
+            r=4, target_modules=["q_proj"], modules_to_save=["lm_head"], bias="lora_only"
+        ),
         "bias_all": LoraConfig(r=4, target_modules=["q_proj"], bias="all"),
         "embedding": LoraConfig(r=4, target_modules=["embed_tokens", "q_proj"]),
         "trainable_tokens": LoraConfig(r=4, target_modules=["q_proj"], trainable_token_indices=[1, 2]),

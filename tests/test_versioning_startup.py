@@ -60,12 +60,21 @@ def _synthesise(root, n: int) -> None:
     stream = []
     prev = first
     for i in range(2, n + 1):
-        v = replace(first, version=i, id=f"{i:032x}", message=f"epoch {i}", created_at=f"2099-01-01T00:{i // 60:02d}:{i % 60:02d}.{i:06d}+00:00",
-                    parents=(ParentLink("task_a", prev.version, prev.id),), metrics={"loss": 1.0 / i})
+        v = replace(
+            first,
+            version=i,
+            id=f"{i:032x}",
+            message=f"epoch {i}",
+            created_at=f"2099-01-01T00:{i // 60:02d}:{i % 60:02d}.{i:06d}+00:00",
+            parents=(ParentLink("task_a", prev.version, prev.id),),
+            metrics={"loss": 1.0 / i},
+        )
         lines.append(dumps_record(v))
         data = ("\n".join(lines) + "\n").encode()
         msg = f"{v.ref}: {v.message}\n\n{TRAILER}: {trailer_value(v.adapter, v.version, v.id, v.created_at)}\n".encode()
-        stream.append(b"commit refs/heads/main\ncommitter T <t@e> %d +0000\ndata %d\n%s" % (1_700_000_000 + i, len(msg), msg))
+        stream.append(
+            b"commit refs/heads/main\ncommitter T <t@e> %d +0000\ndata %d\n%s" % (1_700_000_000 + i, len(msg), msg)
+        )
         if i == 2:
             stream.append(b"from refs/heads/main^0\n")
         stream.append(b"M 100644 inline adapters/task_a/versions.jsonl\ndata %d\n%s\n" % (len(data), data))

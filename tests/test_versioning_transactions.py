@@ -11,12 +11,12 @@ import time
 import pytest
 
 import adaptvc
+from adaptvc import transaction
 from adaptvc.errors import LockTimeoutError
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import DvcCache
 from adaptvc.storage.state import CloneState
-from adaptvc import transaction
 from tests.conftest import REPO_ROOT, run_cli
 from tests.versioning_helpers import (  # noqa: F401 - fixtures
     _initialised_template,
@@ -109,7 +109,11 @@ def _save_proc(root, adapter, source, message):
     env = dict(__import__("os").environ, PYTHONPATH=str(REPO_ROOT))
     return subprocess.Popen(
         [sys.executable, "-m", "adaptvc", "save", "--adapter", adapter, "--from", str(source), "-m", message],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

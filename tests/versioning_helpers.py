@@ -25,8 +25,9 @@ ADAPTER_CONFIG = {
 }
 
 
-def lora_tensors(seed: int = 0, *, layers: int = 2, hidden: int = 16, r: int = 4,
-                 modules=("q_proj", "v_proj"), dtype=np.float32) -> dict[str, np.ndarray]:
+def lora_tensors(
+    seed: int = 0, *, layers: int = 2, hidden: int = 16, r: int = 4, modules=("q_proj", "v_proj"), dtype=np.float32
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     out = {}
     for i in range(layers):
@@ -37,15 +38,23 @@ def lora_tensors(seed: int = 0, *, layers: int = 2, hidden: int = 16, r: int = 4
     return out
 
 
-def write_adapter(directory: str | os.PathLike[str], seed: int = 0, *, config: dict | None = None,
-                  tensors: dict[str, np.ndarray] | None = None) -> Path:
+def write_adapter(
+    directory: str | os.PathLike[str],
+    seed: int = 0,
+    *,
+    config: dict | None = None,
+    tensors: dict[str, np.ndarray] | None = None,
+) -> Path:
     """A PEFT-format LoRA directory (config + safetensors) with deterministic weights."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     cfg = dict(ADAPTER_CONFIG, **(config or {}))
     (d / "adapter_config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
-    save_file(tensors if tensors is not None else lora_tensors(seed), str(d / "adapter_model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(
+        tensors if tensors is not None else lora_tensors(seed),
+        str(d / "adapter_model.safetensors"),
+        metadata={"format": "pt"},
+    )
     return d
 
 

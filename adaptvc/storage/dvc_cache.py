@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +78,7 @@ class DvcCache:
     path: Path  # the cache root (".dvc/cache" by default)
 
     @classmethod
-    def for_repo(cls, root: str | os.PathLike[str]) -> "DvcCache":
+    def for_repo(cls, root: str | os.PathLike[str]) -> DvcCache:
         dvc_dir = Path(root) / ".dvc"
         cache_dir = read_dvc_config(dvc_dir).get("cache", {}).get("dir")
         if cache_dir:
@@ -159,8 +158,9 @@ class DvcCache:
             os.replace(tmp, dest)
         except FileNotFoundError:
             if not src.exists():
-                raise ObjectMissingError(f"object {md5} is not in the DVC cache {self.path}", md5s=(md5,),
-                                         hint="adaptvc pull") from None
+                raise ObjectMissingError(
+                    f"object {md5} is not in the DVC cache {self.path}", md5s=(md5,), hint="adaptvc pull"
+                ) from None
             raise
         finally:
             if tmp.exists():
@@ -171,7 +171,9 @@ class DvcCache:
         path = self.object_path(md5)
         return CorruptObjectError(
             f"the DVC cache object {path} is corrupt (its content does not hash to {md5})",
-            what=f"DVC cache object {md5}", path=str(path), hint="delete it and fetch it again: adaptvc pull",
+            what=f"DVC cache object {md5}",
+            path=str(path),
+            hint="delete it and fetch it again: adaptvc pull",
         )
 
 
@@ -220,9 +222,10 @@ def parse_pointer(text: str, *, path: str = ".dvc pointer") -> Pointer:
         # git's conflict markers: a merge in a clone without adaptvc's merge driver
         name, parent = Path(path).name, Path(path).parent
         raise InvalidAdapterError(
-            f"{path}: unresolved merge conflict (this clone has no adaptvc merge driver)", path=path,
+            f"{path}: unresolved merge conflict (this clone has no adaptvc merge driver)",
+            path=path,
             hint=f"adaptvc init (once per clone, for the next merges); now keep one side's pair: git checkout "
-                 f"--ours -- {name} adapter_config.json (in {parent}), git add both, commit",
+            f"--ours -- {name} adapter_config.json (in {parent}), git add both, commit",
         )
     m = _PTR_MD5.search(text)
     if not m:
