@@ -23,14 +23,22 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from adaptvc.errors import AmbiguousRefError, InvalidRefError, VersionNotFoundError
 from adaptvc.manifest import recency
 
 if TYPE_CHECKING:  # pragma: no cover
     from adaptvc.manifest import AdapterVersion
-    from adaptvc.repo import AdapterRepo
+
+
+class Versions(Protocol):
+    """What resolving a ref reads (an :class:`~adaptvc.repo.AdapterRepo`, which sits above
+    this module): an adapter's versions and its aliases."""
+
+    def versions(self, name: str, *, with_commits: bool = ..., must_exist: bool = ...) -> list[AdapterVersion]: ...
+
+    def aliases(self, name: str, versions: list[AdapterVersion] | None = ...) -> dict[str, AdapterVersion]: ...
 
 # Name: starts with a letter or digit; letters, digits, "_", "-" and single inner dots.
 # (No "..", no trailing "." and no "/" - git refuses those in tag names - and no "@",
@@ -195,7 +203,7 @@ def _listing(versions: Sequence[AdapterVersion], aliases: dict[str, AdapterVersi
     return text
 
 
-def resolve_version(repo: AdapterRepo, ref: str | Ref, *, with_commit: bool = True) -> AdapterVersion:
+def resolve_version(repo: Versions, ref: str | Ref, *, with_commit: bool = True) -> AdapterVersion:
     """Resolve a ref to the :class:`~adaptvc.manifest.AdapterVersion` it names.
 
     Args:

@@ -10,16 +10,27 @@ team-sharing layer fills it in); whatever is still missing afterwards is an
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from adaptvc.errors import ObjectMissingError, RemoteNotFoundError
 from adaptvc.storage.transfer import fetch_objects
 
-if TYPE_CHECKING:  # pragma: no cover
-    from adaptvc.repo import AdapterRepo
+from adaptvc.storage.dvc_cache import DvcCache
 
 
-def fetch_missing(repo: AdapterRepo, md5s: list[str]) -> bool:
+class ObjectStore(Protocol):
+    """Where objects are wanted: a repository's root (its DVC remotes) and its local
+    cache (an :class:`~adaptvc.repo.AdapterRepo`, which sits above storage)."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def dvc_cache(self) -> DvcCache: ...
+
+
+def fetch_missing(repo: ObjectStore, md5s: list[str]) -> bool:
     """Try to bring ``md5s`` into the local cache from the default DVC remote; ``False``
     when no DVC remote is configured.
 
@@ -35,7 +46,7 @@ def fetch_missing(repo: AdapterRepo, md5s: list[str]) -> bool:
     return True
 
 
-def ensure_objects(repo: AdapterRepo, md5s: Iterable[str], *, labels: Mapping[str, str] | None = None) -> None:
+def ensure_objects(repo: ObjectStore, md5s: Iterable[str], *, labels: Mapping[str, str] | None = None) -> None:
     """Make sure every object in ``md5s`` is in the local DVC cache.
 
     Args:
@@ -67,7 +78,7 @@ def ensure_objects(repo: AdapterRepo, md5s: Iterable[str], *, labels: Mapping[st
         )
 
 
-def ensure_versions(repo: AdapterRepo, versions: Iterable[object]) -> None:
+def ensure_versions(repo: ObjectStore, versions: Iterable[object]) -> None:
     """:func:`ensure_objects` for :class:`~adaptvc.manifest.AdapterVersion` objects."""
     versions = list(versions)
     ensure_objects(repo, [v.id for v in versions], labels={v.id: v.ref for v in versions})  # type: ignore[attr-defined]
