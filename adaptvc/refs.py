@@ -40,6 +40,7 @@ class Versions(Protocol):
 
     def aliases(self, name: str, versions: list[AdapterVersion] | None = ...) -> dict[str, AdapterVersion]: ...
 
+
 # Name: starts with a letter or digit; letters, digits, "_", "-" and single inner dots.
 # (No "..", no trailing "." and no "/" - git refuses those in tag names - and no "@",
 # which separates the selector.) The selector uses the same alphabet.

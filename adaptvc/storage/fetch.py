@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from adaptvc.errors import ObjectMissingError, RemoteNotFoundError
-from adaptvc.storage.transfer import fetch_objects
-
 from adaptvc.storage.dvc_cache import DvcCache
+from adaptvc.storage.transfer import fetch_objects
 
 
 class ObjectStore(Protocol):
