@@ -26,6 +26,7 @@ from typing import Any
 
 from adaptvc.errors import AdaptvcError, HookInstallError
 from adaptvc.storage import git_ops
+from adaptvc.storage.files import write_atomic
 
 HOOK_NAMES = ("post-checkout", "post-merge", "post-rewrite", "pre-push", "pre-commit")
 MARKER = "adaptvc-managed git hook"
@@ -112,14 +113,6 @@ def _python_of(path: Path) -> str | None:
     return None
 
 
-def _write_executable(path: Path, text: str) -> None:
-    # A half-written hook would break every git command that runs it: write then rename.
-    tmp = path.with_name(f".{path.name}.adaptvc.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
-
-
 def status(root: Path) -> list[HookStatus]:
     """The state of each of adaptvc's hooks in the repository at ``root``."""
     directory = hooks_dir(root)
@@ -163,7 +156,8 @@ def install(root: Path) -> list[HookStatus]:
                     "then run `adaptvc hooks install` again",
                 )
             os.replace(path, chained)  # the user's hook, kept; ours runs it first
-        _write_executable(path, render(name))
+        # A half-written hook would break every git command that runs it: atomic.
+        write_atomic(path, render(name).encode("utf-8"), mode=0o755)
     return status(root)
 
 
