@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import imported_modules, run_cli
 
 HEAVY = ("torch", "transformers", "peft", "dvc.repo", "dvc")
@@ -89,3 +91,32 @@ def test_a_command_imports_only_its_own_module():
         assert f"adaptvc.cli.{other}" not in mods, f"`adaptvc diff --help` imported {other}"
     mods = imported_modules("--help")
     assert not any(m.endswith("_cmd") for m in mods), "`adaptvc --help` imported a command module"
+
+
+def test_the_api_table_names_where_each_function_lives():
+    import importlib
+
+    import adaptvc
+    import adaptvc.api as api
+
+    for name, where in {**api._WHERE, **api._CLI_ONLY}.items():
+        module = importlib.import_module(f"adaptvc.api.{where}")
+        func = getattr(api, name)
+        assert func is getattr(module, name) and func.__module__ == module.__name__, name
+    assert all(getattr(adaptvc, name) is getattr(api, name) for name in api.__all__)
+    assert set(api.__all__) <= set(dir(adaptvc))
+    with pytest.raises(AttributeError):
+        api.no_such_function  # noqa: B018 - the lookup must refuse it
+
+
+def test_a_command_loads_only_its_own_part_of_the_api(tmp_path):
+    # status: reading versions; not the operations that write them, not the transfers of
+    # sharing, not numpy (the diff's)
+    mods = imported_modules("-C", str(tmp_path), "status")
+    assert "adaptvc.api._history" in mods
+    unwanted = {"adaptvc.api._versioning", "adaptvc.api._sharing", "adaptvc.api._diff", "adaptvc.api._hooks"}
+    assert not (unwanted | {"numpy", "adaptvc.versioning.save", "adaptvc.storage.transfer"}) & mods
+    # diff of two directories: the diff API alone, no versioning operations
+    mods = imported_modules("diff", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert "adaptvc.api._diff" in mods
+    assert not {"adaptvc.api._versioning", "adaptvc.api._sharing", "adaptvc.transaction"} & mods

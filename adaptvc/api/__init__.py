@@ -1,0 +1,87 @@
+"""The public Python API. The CLI calls only these functions.
+
+Every function takes its subject first and the rest keyword-only, opens the repository
+(the one place that does), calls the operation and returns values (frozen dataclasses,
+paths); it never prints.
+
+One module per concern, each importing its operations at the top: ``_adapters``
+(adapter files, live models), ``_history`` (log, show, status), ``_versioning`` (the rest
+of versioning), ``_sharing``, ``_hooks`` and ``_diff``.
+A name is looked up in its module on first use (PEP 562), so a command loads only its
+own concern: ``adaptvc status`` does not import the transfer machinery, and nothing but
+``diff`` imports numpy. torch, transformers and peft are imported inside the functions
+that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the module of this package that defines it. Each concern's public names, in
+# the order of the docs; adaptvc.<name> resolves these too (see adaptvc/__init__.py).
+_WHERE: dict[str, str] = {
+    # adapter files and live models
+    "inspect": "_adapters",
+    "convert": "_adapters",
+    "get_adapter_state_dict": "_adapters",
+    "save_adapter": "_adapters",
+    # team sharing: DVC remotes, push/pull/clone, git hooks
+    "remote_add": "_sharing",
+    "remote_list": "_sharing",
+    "remote_modify": "_sharing",
+    "remote_remove": "_sharing",
+    "remote_default": "_sharing",
+    "push": "_sharing",
+    "pull": "_sharing",
+    "clone": "_sharing",
+    "hooks_install": "_hooks",
+    "hooks_uninstall": "_hooks",
+    "hooks_status": "_hooks",
+    # diff
+    "diff": "_diff",
+    # versioning: git + DVC + the manifest
+    "init": "_versioning",
+    "save": "_versioning",
+    "resolve": "_versioning",
+    "log": "_history",
+    "show": "_history",
+    "status": "_history",
+    "checkout": "_versioning",
+    "export": "_versioning",
+    "alias": "_versioning",
+}
+# The command line's plumbing: reachable as adaptvc.api.NAME, not public API.
+_CLI_ONLY: dict[str, str] = {"parse_metric": "_versioning", "hooks_run": "_hooks"}
+
+__all__ = list(_WHERE)
+
+if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type checkers (F401: re-exports)
+    from adaptvc.api._adapters import convert, get_adapter_state_dict, inspect, save_adapter  # noqa: F401
+    from adaptvc.api._diff import diff  # noqa: F401
+    from adaptvc.api._history import log, show, status  # noqa: F401
+    from adaptvc.api._hooks import hooks_install, hooks_run, hooks_status, hooks_uninstall  # noqa: F401
+    from adaptvc.api._sharing import (  # noqa: F401
+        clone,
+        pull,
+        push,
+        remote_add,
+        remote_default,
+        remote_list,
+        remote_modify,
+        remote_remove,
+    )
+    from adaptvc.api._versioning import alias, checkout, export, init, parse_metric, resolve, save  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name) or _CLI_ONLY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'adaptvc.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"adaptvc.api.{where}"), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE, *_CLI_ONLY])
