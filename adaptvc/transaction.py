@@ -41,6 +41,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -108,7 +109,9 @@ class Transaction:
         self.root = repo.root
         # Scratch space of the operation's own (staging a conversion, ...); backups go in
         # its backup/ folder. Inside .git, so on the work tree's filesystem: links work.
-        self.workdir = Path(tempfile.mkdtemp(dir=repo.state_dir, prefix=f"{operation}-"))
+        # The pid in its name lets a later transaction remove it should this process be
+        # killed before it wrote any journal (see _sweep_dead_scratch).
+        self.workdir = Path(tempfile.mkdtemp(dir=repo.state_dir, prefix=f"{operation}-{os.getpid()}-"))
         head = git_ops.head_commit(repo.root) if commits else None
         self.journal = Journal(operation, label, os.getpid(), head, str(self.workdir), commits)
         self.journal_path = repo.state_dir / JOURNAL_NAME
@@ -339,6 +342,7 @@ def recover(repo: AdapterRepo) -> str | None:
     path = repo.state_dir / JOURNAL_NAME
     j = Journal.read(path)
     if j is None:
+        _sweep_dead_scratch(repo.state_dir)
         return None
     landed = _landed(repo.root, j)
     if landed is not None:
@@ -362,8 +366,30 @@ def recover(repo: AdapterRepo) -> str | None:
     if Path(j.backup_root).parent == repo.state_dir:
         shutil.rmtree(j.backup_root, ignore_errors=True)
     path.unlink(missing_ok=True)
+    _sweep_dead_scratch(repo.state_dir)
     log.warning("adaptvc: a %s of %s was interrupted (process %s killed); %s", j.operation, j.label, j.pid, outcome)
     return outcome
+
+
+_SCRATCH_NAME = re.compile(r"^[\w ]+-(?P<pid>[0-9]+)-\w+$")  # "<operation>-<pid>-<random>"
+
+
+def _sweep_dead_scratch(state_dir: Path) -> None:
+    """Remove the scratch directories of transactions whose process is gone (killed
+    before it had written anything to undo; with a journal, recovery removes it)."""
+    try:
+        entries = [e for e in os.scandir(state_dir) if _SCRATCH_NAME.match(e.name) and e.is_dir()]
+    except OSError:
+        return
+    for entry in entries:
+        match = _SCRATCH_NAME.match(entry.name)
+        assert match is not None
+        try:
+            os.kill(int(match["pid"]), 0)
+        except ProcessLookupError:  # dead
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:  # alive, as another user's process: not ours to judge
+            pass
 
 
 def _landed(root: Path, j: Journal) -> str | None:

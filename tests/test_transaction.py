@@ -193,3 +193,23 @@ def test_the_journal_is_one_typed_record(avc_repo):
     journal = _journal(avc_repo)
     assert journal is not None and journal.commit == git_ops.head_commit(avc_repo)
     assert journal.tags == [("t@v2", "the tag")] and journal.operation == "test"
+
+
+def test_scratch_space_of_a_process_killed_before_any_journal_is_swept(avc_repo):
+    repo = AdapterRepo.open(avc_repo)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout.strip()
+        gone = repo.state_dir / f"save-{dead}-abcd1234"
+        alive = repo.state_dir / f"save-{sleeper.pid}-abcd1234"
+        for d in (gone, alive):
+            (d / "converted").mkdir(parents=True)
+        with transaction(repo, "test"):
+            pass
+        assert not gone.exists()  # its process is dead: nothing will ever use it
+        assert alive.exists()  # a live process may still be working in it
+    finally:
+        sleeper.kill()
+        sleeper.wait()
