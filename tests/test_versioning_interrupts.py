@@ -49,9 +49,22 @@ _SLOW_SAVE = textwrap.dedent("""
 """)
 
 
+def _default_signal_handling() -> None:
+    # The save is run as a terminal would run it: a test runner started under nohup (or
+    # as a background job) passes SIGHUP/SIGINT on ignored, and adaptvc keeps a disposition
+    # it inherits, so the signal would never arrive.
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _kill_mid_save(root, where: str, sig: int) -> subprocess.CompletedProcess:
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_SAVE, where], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", _SLOW_SAVE, where],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_signal_handling,
     )
     assert proc.stdout.readline().strip() == "paused"
     proc.send_signal(sig)
