@@ -164,6 +164,30 @@ def test_checkout_fetches_missing_weights_from_the_remote(avc_repo, dir_remote):
     assert weights_md5(avc_repo) == v1.id
 
 
+def test_weights_are_fetched_before_the_lock_is_taken(avc_repo, dir_remote):
+    # A slow remote must not hold the repository lock: the sync after a checkout brings the
+    # objects into the cache first, then takes the lock to write the weights.
+    from adaptvc.errors import LockTimeoutError
+    from adaptvc.repo import AdapterRepo
+    from adaptvc.versioning.sync import sync_workspace
+
+    v1 = save(avc_repo, 1)
+    git(avc_repo, "checkout", "-q", "-b", "feature")
+    save(avc_repo, 2)
+    run_cli("push", "--no-git", cwd=avc_repo, check=True)
+    cache = DvcCache.for_repo(avc_repo)
+    shutil.rmtree(cache.path / "files" / "md5" / v1.id[:2])
+    run_git(avc_repo, "-c", "core.hooksPath=/dev/null", "checkout", "-q", "main")  # no hook: we sync below
+    (avc_repo / ".adaptvc" / "config.toml").write_text("[adaptvc]\nlock_timeout = 0.2\n")
+    repo = AdapterRepo.open(avc_repo)
+    with repo.lock(), pytest.raises(LockTimeoutError):  # someone else's transaction, running
+        sync_workspace(AdapterRepo.open(avc_repo))
+    assert cache.has(v1.id)  # fetched all the same, without the lock
+    assert weights_md5(avc_repo) != v1.id  # the weights are written under the lock only
+    assert sync_workspace(AdapterRepo.open(avc_repo)).updated == ("task_a",)
+    assert weights_md5(avc_repo) == v1.id
+
+
 # --- pre-push --------------------------------------------------------------------------------
 
 

@@ -5,8 +5,8 @@ Every function takes its subject first and the rest keyword-only, opens the repo
 paths); it never prints.
 
 One module per concern, each importing its operations at the top: ``_adapters``
-(adapter files, live models), ``_history`` (log, show, status), ``_versioning`` (the rest
-of versioning), ``_sharing``, ``_hooks`` and ``_diff``.
+(adapter files, live models), ``_setup`` (init), ``_history`` (log, show, status),
+``_versioning`` (the rest of versioning), ``_sharing``, ``_hooks`` and ``_diff``.
 A name is looked up in its module on first use (PEP 562), so a command loads only its
 own concern: ``adaptvc status`` does not import the transfer machinery, and nothing but
 ``diff`` imports numpy. torch, transformers and peft are imported inside the functions
@@ -41,7 +41,7 @@ _WHERE: dict[str, str] = {
     # diff
     "diff": "_diff",
     # versioning: git + DVC + the manifest
-    "init": "_versioning",
+    "init": "_setup",
     "save": "_versioning",
     "resolve": "_versioning",
     "log": "_history",
@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type 
     from adaptvc.api._diff import diff  # noqa: F401
     from adaptvc.api._history import log, show, status  # noqa: F401
     from adaptvc.api._hooks import hooks_install, hooks_run, hooks_status, hooks_uninstall  # noqa: F401
+    from adaptvc.api._setup import init  # noqa: F401
     from adaptvc.api._sharing import (  # noqa: F401
         clone,
         pull,
@@ -71,7 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type 
         remote_modify,
         remote_remove,
     )
-    from adaptvc.api._versioning import alias, checkout, export, init, parse_metric, resolve, save  # noqa: F401
+    from adaptvc.api._versioning import alias, checkout, export, parse_metric, resolve, save  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

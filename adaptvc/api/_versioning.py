@@ -1,40 +1,19 @@
-"""The API for making and getting versions: init, save, checkout, export, alias, resolve."""
+"""The API for making and getting versions: save, checkout, export, alias, resolve."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from adaptvc.hooks import ensure_installed as ensure_hooks_installed
 from adaptvc.manifest import AdapterVersion
 from adaptvc.repo import AdapterRepo
 from adaptvc.versioning.checkout import checkout_version, export_version, resolve_directory
 from adaptvc.versioning.history import set_alias
-from adaptvc.versioning.init_repo import InitResult, init_repo
 from adaptvc.versioning.save import parse_metric as _parse_metric
 from adaptvc.versioning.save import save_model, save_version
 
 # --- versioning: git + DVC + the manifest (no torch unless a live model is saved) -------
-
-
-def init(path: str | os.PathLike[str] = ".") -> InitResult:
-    """Set up adaptvc in an existing git repository: DVC (if absent), ``.adaptvc/config.toml``,
-    merge rules in ``.gitattributes`` (committed) and the merge driver (per clone).
-
-    Idempotent: a second run changes nothing (``result.changes == ()``).
-
-    Raises:
-        NotARepositoryError: ``path`` is not in a git repository (hint ``git init``).
-
-    Example:
-        >>> adaptvc.init(".").changes                                # doctest: +SKIP
-        ('initialised DVC (.dvc/)', 'wrote .adaptvc/config.toml', ...)
-    """
-    result = init_repo(path)
-    # Per clone too: git hooks that keep weights in step with git (adaptvc/hooks/).
-    return replace(result, changes=result.changes + tuple(ensure_hooks_installed(result.root)))
 
 
 def save(

@@ -67,10 +67,15 @@ def sync_workspace(repo: AdapterRepo, *, fetch: bool = True) -> SyncResult:
     Raises:
         LockTimeoutError: another adaptvc process held the repository lock too long.
     """
+    # Objects come into the cache before the lock is taken: a slow or unreachable remote
+    # must not hold up other adaptvc commands (the cache's own writes are atomic renames).
+    # What is still missing then is decided, and warned about, under the lock.
+    if fetch:
+        _prefetch(repo)
     with transaction(repo, "sync", "the adapters' weights", commits=False, durable=False) as txn:
         wanted, unchanged = _plan(repo)
         removed = _drop_orphan_weights(txn)
-        missing = _fetch(repo, wanted, fetch=fetch) if wanted else set()
+        missing = _missing(repo, wanted)
         updated = [w for w in wanted if w.md5 not in missing and _write(txn, w)]
     for w in updated:
         repo.state.remember(w.weights, w.md5, written_by_us=True)
@@ -80,15 +85,17 @@ def sync_workspace(repo: AdapterRepo, *, fetch: bool = True) -> SyncResult:
     return SyncResult(tuple(w.name for w in updated), tuple(unchanged), tuple(d.name for d in removed))
 
 
-def _plan(repo: AdapterRepo) -> tuple[list[_Wanted], list[str]]:
-    """The adapters whose weights must be written, and those already right."""
+def _plan(repo: AdapterRepo, *, quiet: bool = False) -> tuple[list[_Wanted], list[str]]:
+    """The adapters whose weights must be written, and those already right (``quiet``: no
+    warning about unsaved weights, for a look before the lock)."""
     wanted: list[_Wanted] = []
     unchanged: list[str] = []
     for name in repo.list_adapters():
         try:
             pointer = read_pointer(repo.adapter_dir(name) / POINTER_NAME)
         except AdaptvcError as exc:
-            log.warning("%s: %s", name, exc.message)
+            if not quiet:
+                log.warning("%s: %s", name, exc.message)
             continue
         if pointer is None:
             continue
@@ -100,34 +107,42 @@ def _plan(repo: AdapterRepo) -> tuple[list[_Wanted], list[str]]:
                 unchanged.append(name)
                 continue
             if not repo.dvc_cache.has(current):
-                label = version.ref if version else f"{name} ({pointer.md5[:8]})"
-                log.warning(
-                    "%s: kept the weights in the workspace, which were never saved; the checked-out pointer is %s. "
-                    "Save them (adaptvc save --adapter %s -m ...) or discard them (adaptvc checkout %s --force)",
-                    name,
-                    label,
-                    name,
-                    version.ref if version else name,
-                )
+                if not quiet:
+                    _warn_unsaved(name, version, pointer.md5)
                 continue
         wanted.append(_Wanted(name, weights, pointer.md5, version))
     return wanted, unchanged
 
 
-def _fetch(repo: AdapterRepo, wanted: list[_Wanted], *, fetch: bool) -> set[str]:
-    """Bring the wanted objects into the cache; the md5s still missing (each warned about)."""
-    md5s = [w.md5 for w in wanted]
-    missing: set[str] = set()
+def _warn_unsaved(name: str, version: AdapterVersion | None, md5: str) -> None:
+    label = version.ref if version else f"{name} ({md5[:8]})"
+    log.warning(
+        "%s: kept the weights in the workspace, which were never saved; the checked-out pointer is %s. "
+        "Save them (adaptvc save --adapter %s -m ...) or discard them (adaptvc checkout %s --force)",
+        name,
+        label,
+        name,
+        version.ref if version else name,
+    )
+
+
+def _prefetch(repo: AdapterRepo) -> None:
+    """Fetch the objects the checked-out pointers name into the cache (no lock held).
+    Objects still missing afterwards are reported under the lock (:func:`_missing`)."""
+    wanted, _ = _plan(repo, quiet=True)
+    if not wanted:
+        return
     try:
-        if fetch:
-            ensure_objects(repo, md5s, labels={w.md5: w.label for w in wanted})
-        else:
-            missing = {m for m in md5s if not repo.dvc_cache.has(m)}
-    except ObjectMissingError as exc:
-        missing = set(exc.md5s)
+        ensure_objects(repo, [w.md5 for w in wanted], labels={w.md5: w.label for w in wanted})
+    except ObjectMissingError:
+        pass  # reported by _missing
     except RemoteError as exc:  # the remote cannot be reached: keep going with what we have
-        missing = {m for m in md5s if not repo.dvc_cache.has(m)}
         log.warning("could not fetch from the DVC remote: %s", exc.message)
+
+
+def _missing(repo: AdapterRepo, wanted: list[_Wanted]) -> set[str]:
+    """The wanted objects not in the cache, each warned about."""
+    missing = {w.md5 for w in wanted if not repo.dvc_cache.has(w.md5)}
     for w in wanted:
         if w.md5 in missing:
             log.warning(
