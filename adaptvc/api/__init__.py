@@ -5,8 +5,9 @@ Every function takes its subject first and the rest keyword-only, opens the repo
 paths); it never prints.
 
 One module per concern, each importing its operations at the top: ``_adapters``
-(adapter files, live models), ``_setup`` (init), ``_history`` (log, show, status),
-``_versioning`` (the rest of versioning), ``_sharing``, ``_hooks`` and ``_diff``.
+(adapter files, live models), ``_setup`` (init), ``_save``, ``_history`` (log, show,
+status, alias), ``_checkout`` (checkout, export, resolve), ``_sharing``, ``_hooks`` and
+``_diff``.
 A name is looked up in its module on first use (PEP 562), so a command loads only its
 own concern: ``adaptvc status`` does not import the transfer machinery, and nothing but
 ``diff`` imports numpy. torch, transformers and peft are imported inside the functions
@@ -42,25 +43,27 @@ _WHERE: dict[str, str] = {
     "diff": "_diff",
     # versioning: git + DVC + the manifest
     "init": "_setup",
-    "save": "_versioning",
-    "resolve": "_versioning",
+    "save": "_save",
+    "resolve": "_checkout",
     "log": "_history",
     "show": "_history",
     "status": "_history",
-    "checkout": "_versioning",
-    "export": "_versioning",
-    "alias": "_versioning",
+    "checkout": "_checkout",
+    "export": "_checkout",
+    "alias": "_history",
 }
 # The command line's plumbing: reachable as adaptvc.api.NAME, not public API.
-_CLI_ONLY: dict[str, str] = {"parse_metric": "_versioning", "hooks_run": "_hooks"}
+_CLI_ONLY: dict[str, str] = {"parse_metric": "_save", "hooks_run": "_hooks"}
 
 __all__ = list(_WHERE)
 
 if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type checkers (F401: re-exports)
     from adaptvc.api._adapters import convert, get_adapter_state_dict, inspect, save_adapter  # noqa: F401
+    from adaptvc.api._checkout import checkout, export, resolve  # noqa: F401
     from adaptvc.api._diff import diff  # noqa: F401
-    from adaptvc.api._history import log, show, status  # noqa: F401
+    from adaptvc.api._history import alias, log, show, status  # noqa: F401
     from adaptvc.api._hooks import hooks_install, hooks_run, hooks_status, hooks_uninstall  # noqa: F401
+    from adaptvc.api._save import parse_metric, save  # noqa: F401
     from adaptvc.api._setup import init  # noqa: F401
     from adaptvc.api._sharing import (  # noqa: F401
         clone,
@@ -72,7 +75,6 @@ if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type 
         remote_modify,
         remote_remove,
     )
-    from adaptvc.api._versioning import alias, checkout, export, parse_metric, resolve, save  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

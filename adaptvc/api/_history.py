@@ -1,5 +1,5 @@
-"""The API for looking at versions: log, show, status (what most commands run, so this
-module imports only what reading versions needs)."""
+"""The API for looking at versions (log, show, status) and naming them (alias): what
+most commands run, so this module imports only what reading versions needs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 from adaptvc.manifest import AdapterVersion
 from adaptvc.repo import AdapterRepo
-from adaptvc.versioning.history import log_versions, show_version
+from adaptvc.versioning.history import log_versions, set_alias, show_version
 from adaptvc.versioning.history import status as adapter_statuses
 from adaptvc.versioning.workspace import AdapterStatus
 
@@ -31,3 +31,9 @@ def status(*, repo: str | os.PathLike[str] = ".") -> list[AdapterStatus]:
     """Per adapter: the version its directory is at and ``state`` (``clean``, ``modified``,
     ``weights missing``, ``never saved``)."""
     return adapter_statuses(AdapterRepo.open(repo))
+
+
+def alias(ref: str, name: str, *, repo: str | os.PathLike[str] = ".") -> AdapterVersion:
+    """Point ``ADAPTER@name`` (e.g. ``task_a@production``) at ``ref``'s version; the move is
+    recorded as a git commit of ``adapters/ADAPTER/aliases.jsonl``."""
+    return set_alias(AdapterRepo.open(repo), ref, name)

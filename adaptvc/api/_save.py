@@ -1,19 +1,15 @@
-"""The API for making and getting versions: save, checkout, export, alias, resolve."""
+"""The API for saving a version (loads the adapter readers and, for a live model, the
+PEFT writer: only the commands that save need them)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from adaptvc.manifest import AdapterVersion
 from adaptvc.repo import AdapterRepo
-from adaptvc.versioning.checkout import checkout_version, export_version, resolve_directory
-from adaptvc.versioning.history import set_alias
 from adaptvc.versioning.save import parse_metric as _parse_metric
 from adaptvc.versioning.save import save_model, save_version
-
-# --- versioning: git + DVC + the manifest (no torch unless a live model is saved) -------
 
 
 def save(
@@ -63,44 +59,6 @@ def save(
     return save_model(
         r, model_or_directory, adapter=adapter, message=message, metrics=metrics, parent=parent, base_model=base_model
     )
-
-
-def resolve(ref: str, *, repo: str | os.PathLike[str] = ".") -> Path:
-    """A directory holding ``ref``'s files that ``PeftModel.from_pretrained`` loads, for any
-    version, without touching the workspace (built once per clone under ``.git/adaptvc/``).
-
-    Raises:
-        InvalidRefError, AdapterNotFoundError, VersionNotFoundError, AmbiguousRefError.
-        ObjectMissingError: the weights are not in the local cache (hint ``adaptvc pull``).
-
-    Example:
-        >>> PeftModel.from_pretrained(base, adaptvc.resolve("task_a@v2"))   # doctest: +SKIP
-    """
-    return resolve_directory(AdapterRepo.open(repo), ref)
-
-
-def checkout(ref: str, *, repo: str | os.PathLike[str] = ".", force: bool = False) -> AdapterVersion:
-    """Put ``ref``'s files into the adapter's directory (config from git, weights from the
-    DVC cache, hash-checked) without moving HEAD; the next save records it as parent.
-
-    Raises:
-        DirtyWorkspaceError: unsaved changes in the directory and not ``force``.
-        ObjectMissingError: weights not in the local cache (hint ``adaptvc pull``).
-    """
-    return checkout_version(AdapterRepo.open(repo), ref, force=force)
-
-
-def export(
-    ref: str, directory: str | os.PathLike[str], *, repo: str | os.PathLike[str] = ".", force: bool = False
-) -> Path:
-    """Write ``ref``'s ``adapter_config.json`` and ``adapter_model.safetensors`` into ``directory``."""
-    return export_version(AdapterRepo.open(repo), ref, directory, force=force)
-
-
-def alias(ref: str, name: str, *, repo: str | os.PathLike[str] = ".") -> AdapterVersion:
-    """Point ``ADAPTER@name`` (e.g. ``task_a@production``) at ``ref``'s version; the move is
-    recorded as a git commit of ``adapters/ADAPTER/aliases.jsonl``."""
-    return set_alias(AdapterRepo.open(repo), ref, name)
 
 
 def parse_metric(text: str) -> tuple[str, Any]:
