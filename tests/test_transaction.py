@@ -127,6 +127,12 @@ _KILLED = textwrap.dedent("""
 """)
 
 
+def _commit_f(root) -> None:
+    (root / "f.txt").write_text("ours\n")
+    git(root, "add", "f.txt")
+    git(root, "commit", "-q", "-m", "f")
+
+
 def _killed_mid_transaction(root, where: str) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen(
@@ -139,9 +145,7 @@ def _killed_mid_transaction(root, where: str) -> None:
 
 @pytest.mark.parametrize("where", ["before", "workspace"])
 def test_killed_before_head_moved_the_next_transaction_rolls_it_back(avc_repo, where, caplog):
-    (avc_repo / "f.txt").write_text("ours\n")
-    git(avc_repo, "add", "f.txt")
-    git(avc_repo, "commit", "-q", "-m", "f")
+    _commit_f(avc_repo)
     before = repo_snapshot(avc_repo)
     _killed_mid_transaction(avc_repo, where)
     assert (avc_repo / "f.txt").read_text() == "theirs\n" and _journal(avc_repo) is not None
@@ -154,9 +158,7 @@ def test_killed_before_head_moved_the_next_transaction_rolls_it_back(avc_repo, w
 
 
 def test_killed_after_head_moved_the_next_transaction_completes_it(avc_repo, caplog):
-    (avc_repo / "f.txt").write_text("ours\n")
-    git(avc_repo, "add", "f.txt")
-    git(avc_repo, "commit", "-q", "-m", "f")
+    _commit_f(avc_repo)
     _killed_mid_transaction(avc_repo, "after")
     head = git_ops.head_commit(avc_repo)
     assert git_ops.commit_message(avc_repo, head).startswith("f: theirs")
@@ -170,9 +172,7 @@ def test_killed_after_head_moved_the_next_transaction_completes_it(avc_repo, cap
 
 
 def test_killed_then_someone_committed_on_top_tags_are_made_and_files_left(avc_repo, caplog):
-    (avc_repo / "f.txt").write_text("ours\n")
-    git(avc_repo, "add", "f.txt")
-    git(avc_repo, "commit", "-q", "-m", "f")
+    _commit_f(avc_repo)
     _killed_mid_transaction(avc_repo, "below")
     ours = git_ops.head_commit(avc_repo)
     (avc_repo / "f.txt").write_text("their later work\n")
