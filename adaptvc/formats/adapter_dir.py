@@ -103,8 +103,8 @@ def inspect_adapter(directory: str | os.PathLike[str]) -> AdapterInfo:
         fmt = "safetensors"
         nbytes = header.file_size
     else:
-        # Imported here: legacy_bin (pickle, the writer) adds ~3 ms to every command that
-        # imports adaptvc.api, and only a legacy .bin directory needs it.
+        # Imported here: legacy_bin (pickle, the writer) adds ~3 ms to `adaptvc diff`,
+        # which imports this module, and only a legacy .bin directory needs it.
         from adaptvc.formats.legacy_bin import load_bin_state_dict
 
         state = load_bin_state_dict(wpath)
