@@ -222,7 +222,7 @@ def save_adapter(
     Raises:
         AdapterNotFoundError: no adapters, or none of that name.
         AmbiguousAdapterError: several active adapters and no name.
-        AdaptvcError: ``save_directory`` is a file.
+        NotADirectoryPathError: ``save_directory`` is a file.
 
     Example:
         >>> save_adapter(peft_model, "adapters/task_a")             # doctest: +SKIP

@@ -307,9 +307,8 @@ def transaction(
 
 @contextlib.contextmanager
 def locked(repo: AdapterRepo, *, timeout: float | None = None) -> Iterator[None]:
-    """The repository lock, with a killed transaction settled first: for operations
-    that read a consistent repository and write nothing of it (``push``), and the
-    outer part of :func:`transaction`."""
+    """The repository lock, with a killed transaction settled first: the outer part of
+    :func:`transaction` and of :func:`settle_interrupted`."""
     repo.state_dir.mkdir(parents=True, exist_ok=True)
     with repo_lock(repo.lock_path, timeout=repo.config.lock_timeout if timeout is None else timeout):
         recover(repo)

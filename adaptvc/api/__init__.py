@@ -1,8 +1,8 @@
 """The public Python API. The CLI calls only these functions.
 
 Every function takes its subject first and the rest keyword-only, opens the repository
-(the one place that does), calls the operation and returns values (frozen dataclasses,
-paths); it never prints.
+(the diff opens it itself, only when a ref needs one), calls the operation and returns
+values (frozen dataclasses, paths); it never prints.
 
 One module per concern, each importing its operations at the top: ``_adapters``
 (adapter files, live models), ``_setup`` (init), ``_save``, ``_history`` (log, show,

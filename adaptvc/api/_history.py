@@ -29,7 +29,7 @@ def show(ref: str, *, repo: str | os.PathLike[str] = ".") -> AdapterVersion:
 
 def status(*, repo: str | os.PathLike[str] = ".") -> list[AdapterStatus]:
     """Per adapter: the version its directory is at and ``state`` (``clean``, ``modified``,
-    ``weights missing``, ``never saved``)."""
+    ``weights missing``, ``never saved``, ``merge conflict``, ``deleted``)."""
     return adapter_statuses(AdapterRepo.open(repo))
 
 

@@ -2,7 +2,7 @@
 
 Commands live in sibling modules (one per concern) and are attached here lazily: a
 command's module is imported only when that command runs (or its help is shown), so
-``adaptvc diff`` does not pay for parsing the other fourteen commands. ``adaptvc --help``
+``adaptvc diff`` does not pay for parsing the other fifteen commands. ``adaptvc --help``
 lists every command from the static table :data:`COMMAND_TABLE` (module and first
 paragraph of the help; tests/test_cli_startup.py checks it against the commands
 themselves). Nothing imported at module level may pull in torch, transformers, peft or

@@ -111,7 +111,7 @@ def convert(directory: str | os.PathLike[str], *, keep_bin: bool = False) -> Pat
     Raises:
         InvalidAdapterError: no config, no ``.bin``, or an unreadable one.
         UnsafeFileError: the ``.bin`` would run code when loaded.
-        AdaptvcError: the directory already has ``adapter_model.safetensors``.
+        DestinationNotEmptyError: the directory already has ``adapter_model.safetensors``.
 
     Example:
         >>> convert("adapters/old_run")                             # doctest: +SKIP

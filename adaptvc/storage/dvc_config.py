@@ -10,8 +10,8 @@ the remotes (:mod:`adaptvc.storage.remotes`), the filesystem a transfer opens
 the transaction).
 
 configobj is what DVC itself uses, so a file reads and writes back exactly as DVC would
-have it. It is imported when a file is first read (~3 ms: ``inspect`` and ``diff`` never
-read a DVC config); ``dvc.repo`` never is, and ``dvc.dirs`` (a small module) only for
+have it. It is imported when a file is first read (~3 ms: ``inspect`` and a diff of two
+directories never read a DVC config); ``dvc.repo`` never is, and ``dvc.dirs`` (a small module) only for
 the system and global locations, so ``adaptvc remote list`` starts fast.
 """
 

@@ -2,8 +2,8 @@
 
 Every reader of cache objects (``checkout``, ``export``, ``resolve``, ``diff``) calls
 :func:`ensure_objects` first. Objects missing from the cache are handed to
-:func:`fetch_missing`, the one place that may fetch them (from the DVC remote: the
-team-sharing layer fills it in); whatever is still missing afterwards is an
+:func:`fetch_missing`, the one place that may fetch them (from the default DVC remote,
+through :mod:`adaptvc.storage.transfer`); whatever is still missing afterwards is an
 :class:`~adaptvc.errors.ObjectMissingError` naming the versions.
 """
 

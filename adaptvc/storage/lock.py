@@ -1,4 +1,5 @@
-"""The repository lock: one adaptvc transaction at a time per clone.
+"""The repository lock: one adaptvc transaction at a time per repository (its worktrees
+share it: the lock file is in the common git dir).
 
 An ``fcntl.flock`` on ``.git/adaptvc/lock``. The kernel releases it when the process
 dies, so a crashed process never leaves a stale lock behind. A second process polls
@@ -7,8 +8,8 @@ until the lock is free or the timeout passes (:class:`LockTimeoutError`).
 While the lock is held, SIGTERM and SIGHUP (``kill``, a closed terminal, a job scheduler
 stopping the run) raise :class:`Terminated`, a ``KeyboardInterrupt``, as Ctrl-C does, so
 a transaction is rolled back instead of being cut off half-way; :func:`signals_deferred`
-holds all three off while a rollback runs. (SIGKILL cannot be caught: ``save`` keeps a
-journal for that, see :mod:`adaptvc.versioning.save`.)
+holds all three off while a rollback runs. (SIGKILL cannot be caught: every transaction
+keeps a journal for that, see :mod:`adaptvc.transaction`.)
 """
 
 from __future__ import annotations

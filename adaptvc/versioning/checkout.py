@@ -110,7 +110,7 @@ def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str
     """Write ``ref``'s config and weights into ``directory`` (PEFT format).
 
     Raises:
-        AdaptvcError: ``directory`` already holds adapter files and not ``force``.
+        DestinationNotEmptyError: ``directory`` already holds adapter files and not ``force``.
     """
     settle_interrupted(repo)
     version = resolve_version(repo, ref, with_commit=False)
