@@ -110,7 +110,7 @@ class AdapterVersion:
     """One saved version of one adapter.
 
     ``id`` is the content id: the md5 of ``adapter_model.safetensors``, which is also its
-    key in the DVC cache (``weights_md5``). ``commit``, ``aliases`` and ``directory`` are
+    key in the DVC cache. ``commit``, ``aliases`` and ``directory`` are
     not stored in the manifest line; they are filled in when versions are loaded.
     ``new`` is True only on the value returned by the ``save`` that created it.
     """
@@ -137,10 +137,6 @@ class AdapterVersion:
     def ref(self) -> str:
         """``"task_a@v3"``."""
         return f"{self.adapter}@v{self.version}"
-
-    @property
-    def weights_md5(self) -> str:
-        return self.id
 
     def link(self) -> ParentLink:
         return ParentLink(self.adapter, self.version, self.id)

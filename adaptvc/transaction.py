@@ -119,7 +119,7 @@ class Transaction:
         # costs ~15 ms, pointless for rebuildable workspace copies (checkout).
         self.durable = durable
         self.tags_taken: list[str] = []  # tags another version already had (not created)
-        self._saved: dict[Path, Path | None] = {}
+        self._backed_up: set[Path] = set()  # the paths journal.files lists
         self._journaled = False
         self._state_applied = False
 
@@ -160,17 +160,17 @@ class Transaction:
         path.unlink(missing_ok=True)
 
     def _backup(self, path: Path) -> None:
-        if path in self._saved:
+        if path in self._backed_up:
             return
         backup: Path | None = None
         if path.exists():
-            backup = self.workdir / "backup" / f"{len(self._saved)}-{path.name}"
+            backup = self.workdir / "backup" / f"{len(self._backed_up)}-{path.name}"
             backup.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(path, backup)  # the replacement is a new file: the link keeps the old bytes
             except OSError:
                 shutil.copy2(path, backup)
-        self._saved[path] = backup
+        self._backed_up.add(path)
         self.journal.files.append((str(path), str(backup) if backup else None))
         self._write_journal()
 

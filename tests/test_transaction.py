@@ -161,7 +161,7 @@ def test_killed_after_head_moved_the_next_transaction_completes_it(avc_repo, cap
     _commit_f(avc_repo)
     _killed_mid_transaction(avc_repo, "after")
     head = git_ops.head_commit(avc_repo)
-    assert git_ops.commit_message(avc_repo, head).startswith("f: theirs")
+    assert git(avc_repo, "log", "-1", "--format=%B", head).startswith("f: theirs")
     repo = AdapterRepo.open(avc_repo)
     with caplog.at_level("WARNING", logger="adaptvc"):
         settle_interrupted(repo)

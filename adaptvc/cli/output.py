@@ -24,11 +24,6 @@ from typing import Any
 
 import click
 
-# A JSON object document gets "warnings" only when the command warned: the documents'
-# keys stay what they were for a run without warnings (tests/test_diff_cli.py and
-# others pin them). Set to True to always add the list (empty when none).
-ALWAYS_ADD_WARNINGS = False
-
 # The warnings of the running command (a stack: in-process callers may nest commands).
 # A plain list under a lock, not a ContextVar: transfers warn from worker threads.
 _collected: list[list[str]] = []
@@ -76,8 +71,9 @@ def emit_json(obj: Any) -> None:
 
 def with_warnings(doc: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     """``doc`` with ``warnings`` appended to its ``"warnings"`` list (a result that
-    reports warnings itself keeps them first; none is repeated)."""
-    if not warnings and not ALWAYS_ADD_WARNINGS:
+    reports warnings itself keeps them first; none is repeated). Without warnings the
+    document is left as it is: a quiet run's keys stay what they were (tests pin them)."""
+    if not warnings:
         return doc
     own = doc.get("warnings")
     merged = list(own) if isinstance(own, list) else []

@@ -72,7 +72,7 @@ def succeeds(root: Path | str, *args: str) -> bool:
 
 
 def _error(args: Sequence[str], proc: subprocess.CompletedProcess[bytes]) -> GitError:
-    err = (proc.stderr or proc.stdout).decode(errors="replace").strip()
+    err = output_text(proc)
     hint = None
     if "Please tell me who you are" in err or "empty ident" in err:
         hint = 'git config user.name "Your Name" && git config user.email you@example.com'
@@ -199,10 +199,6 @@ def changed(root: Path | str, paths: Sequence[str], *, staged: bool = False) -> 
     """Whether ``paths`` differ between the work tree and the index (``staged``: between
     the index and HEAD)."""
     return not succeeds(root, "diff", *(["--cached"] if staged else []), "--quiet", "--", *paths)
-
-
-def commit_message(root: Path | str, rev: str) -> str:
-    return run_git(root, "log", "-1", "--format=%B", rev, check=False)
 
 
 # --- writing: commits, HEAD, the index ------------------------------------------------------
