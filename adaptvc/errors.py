@@ -276,3 +276,45 @@ class UnknownHookError(AdaptvcError, LookupError):
     def __init__(self, message: str, *, name: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.name = name
+
+
+# --- storage life: gc, du, retention ---------------------------------------------------------
+
+
+class VersionPrunedError(ObjectMissingError):
+    """The weights of a version were pruned by ``adaptvc gc`` (removed from the DVC remote
+    and the caches): ``ref``, and ``pruned_at``, ``by`` and ``policy`` from the manifest's
+    prune record. Its config, metrics and lineage stay readable (``adaptvc show``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ref: str,
+        pruned_at: str,
+        by: str,
+        policy: str,
+        md5s: tuple[str, ...] = (),
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, md5s=md5s, hint=hint)
+        self.ref = ref
+        self.pruned_at = pruned_at
+        self.by = by
+        self.policy = policy
+
+
+class InvalidRetentionError(AdaptvcError, ValueError):
+    """A retention setting that does not parse: a duration such as ``"14x"``, a negative
+    ``keep_last``, an unknown key in ``[gc]`` of ``.adaptvc/config.toml``. ``setting``
+    names it (``--older-than``, ``gc.keep_last``), ``value`` is what was given."""
+
+    def __init__(self, message: str, *, setting: str, value: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.setting = setting
+        self.value = value
+
+
+class NoRetentionPolicyError(AdaptvcError, ValueError):
+    """``adaptvc gc`` with neither ``--keep-last`` nor ``--older-than`` and no ``[gc]``
+    policy in ``.adaptvc/config.toml``: it does not guess what the team wants gone."""

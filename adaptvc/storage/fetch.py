@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from adaptvc.errors import ObjectMissingError, RemoteNotFoundError
+from adaptvc.errors import ObjectMissingError, RemoteNotFoundError, VersionPrunedError
 from adaptvc.storage.dvc_cache import DvcCache
 
 
@@ -81,7 +81,51 @@ def ensure_objects(repo: ObjectStore, md5s: Iterable[str], *, labels: Mapping[st
         )
 
 
-def ensure_versions(repo: ObjectStore, versions: Iterable[object]) -> None:
-    """:func:`ensure_objects` for :class:`~adaptvc.manifest.AdapterVersion` objects."""
+class PruneMark(Protocol):
+    """Why a version's weights are gone (a :class:`~adaptvc.manifest.PruneRecord`)."""
+
+    @property
+    def pruned_at(self) -> str: ...
+
+    @property
+    def by(self) -> str: ...
+
+    @property
+    def policy(self) -> str: ...
+
+
+class StoredVersion(Protocol):
+    """What fetching needs of a version (an :class:`~adaptvc.manifest.AdapterVersion`)."""
+
+    @property
+    def ref(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def pruned(self) -> PruneMark | None: ...
+
+
+def ensure_versions(repo: ObjectStore, versions: Iterable[StoredVersion]) -> None:
+    """:func:`ensure_objects` for :class:`~adaptvc.manifest.AdapterVersion` objects.
+
+    Raises:
+        VersionPrunedError: a version marked pruned (``adaptvc gc``) whose weights are not
+            in the local cache: no remote is asked, the prune record says why.
+        ObjectMissingError: as :func:`ensure_objects`.
+    """
     versions = list(versions)
-    ensure_objects(repo, [v.id for v in versions], labels={v.id: v.ref for v in versions})  # type: ignore[attr-defined]
+    for v in versions:
+        if v.pruned is not None and not repo.dvc_cache.has(v.id):
+            raise VersionPrunedError(
+                f"the weights of {v.ref} were pruned on {v.pruned.pruned_at[:10]} by {v.pruned.by} "
+                f"(adaptvc gc, policy: {v.pruned.policy})",
+                ref=v.ref,
+                pruned_at=v.pruned.pruned_at,
+                by=v.pruned.by,
+                policy=v.pruned.policy,
+                md5s=(v.id,),
+                hint=f"its config, metrics and lineage remain: adaptvc show {v.ref}",
+            )
+    ensure_objects(repo, [v.id for v in versions], labels={v.id: v.ref for v in versions})

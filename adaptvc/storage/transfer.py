@@ -168,6 +168,35 @@ class RemoteStore:
             raise _remote_error(self.name, "list objects on", exc) from None
         return {m for m, ok in zip(md5s, flags, strict=True) if ok}
 
+    def modified_times(self, md5s: Iterable[str]) -> dict[str, float | None]:
+        """``md5 -> modification time`` (POSIX seconds) of objects on the remote, from the
+        filesystem's ``info``: ``mtime`` on a directory (a float) or over SSH (a datetime),
+        ``LastModified`` on S3 and other object stores. ``None`` when the remote does not
+        say (the caller then treats the object as young); absent objects are left out."""
+        out: dict[str, float | None] = {}
+        for md5 in md5s:
+            try:
+                info = self.fs.info(self.path(md5))
+            except FileNotFoundError:
+                continue
+            except Exception as exc:
+                raise _remote_error(self.name, "read object times on", exc) from None
+            out[md5] = _modified_at(info)
+        return out
+
+    def remove(self, md5s: Iterable[str]) -> dict[str, AdaptvcError]:
+        """Delete objects from the remote (``adaptvc gc``); what could not be deleted, and
+        why. An object already gone counts as deleted."""
+        failed: dict[str, AdaptvcError] = {}
+        for md5 in md5s:
+            try:
+                self.fs.rm_file(self.path(md5))
+            except FileNotFoundError:
+                continue
+            except Exception as exc:  # noqa: BLE001 - collected per object, reported by the caller
+                failed[md5] = _as_error(md5, exc)
+        return failed
+
     def upload(self, local: Path, md5: str, size: int, callback: Any) -> None:
         final = self.path(md5)
         self.fs.makedirs(self.fs.parent(final), exist_ok=True)
@@ -215,6 +244,24 @@ class RemoteStore:
         finally:
             tmp.unlink(missing_ok=True)
         return final.stat().st_size
+
+
+def _modified_at(info: dict[str, Any]) -> float | None:
+    """The modification time in an fsspec ``info`` dict, as POSIX seconds."""
+    for key in ("mtime", "LastModified", "last_modified", "modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if value is not None and hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, str):
+            from datetime import datetime
+
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
 
 
 def _missing_plugin(exc: ImportError) -> AdaptvcError:
