@@ -141,12 +141,12 @@ def disk_usage(repo: AdapterRepo, adapters: Sequence[str] = (), *, remote: str |
         remote = store.name
         on_remote = store.existing(owners)
     usage = tuple(_adapter_usage(name, vs, files, on_remote, owners) for name, vs in versions.items())
-    sizes = {o.md5: o.size for vs in versions.values() for v in vs for o in version_objects(v)}
+    sizes = {o.md5: o.size for vs in versions.values() for v in vs if v.pruned is None for o in version_objects(v)}
     return DiskUsage(
         adapters=usage,
         remote=remote,
         local_bytes=sum(files[m] for m in sizes if m in files),
-        remote_bytes=None if on_remote is None else sum(sizes[m] for m in on_remote),
+        remote_bytes=None if on_remote is None else sum(sizes.get(m, 0) for m in on_remote),
         cache_bytes=sum(files.values()),
         shared_bytes=sum(a.shared_bytes for a in usage) + _across_adapters(versions, sizes),
         gc=_gc_preview(repo, adapters, remote),
@@ -164,7 +164,8 @@ def _adapter_usage(
     sizes: dict[str, int] = {}
     for v in newest_first(vs):
         objects = version_objects(v)
-        sizes.update({o.md5: o.size for o in objects})
+        if v.pruned is None:  # a pruned version's weights are stored nowhere
+            sizes.update({o.md5: o.size for o in objects})
         ref = unique_ref(v, vs)
         rows.append(
             VersionUsage(
@@ -184,7 +185,7 @@ def _adapter_usage(
         bytes=sum(sizes.values()),
         local_bytes=sum(files[m] for m in sizes if m in files),
         remote_bytes=None if on_remote is None else sum(s for m, s in sizes.items() if m in on_remote),
-        shared_bytes=sum(r.bytes for r in rows) - sum(sizes.values()),
+        shared_bytes=sum(r.bytes for r in rows if not r.pruned) - sum(sizes.values()),
         newest_bytes=top.size if top else 0,
         base_model=top.base_model.name_or_path if top else None,
         base_model_bytes=top.base_model.bytes if top and top.base_model.fingerprint else None,
@@ -194,7 +195,10 @@ def _adapter_usage(
 def _across_adapters(versions: dict[str, list[AdapterVersion]], sizes: dict[str, int]) -> int:
     """Bytes saved by objects that versions of different adapters share (each adapter's
     figure counts them once for itself)."""
-    counted = sum(sum(sizes[m] for m in {o.md5 for v in vs for o in version_objects(v)}) for vs in versions.values())
+    counted = sum(
+        sum(sizes[m] for m in {o.md5 for v in vs if v.pruned is None for o in version_objects(v)})
+        for vs in versions.values()
+    )
     return counted - sum(sizes.values())
 
 
