@@ -48,7 +48,8 @@ class PushResult:
 def upload_versions(
     repo: AdapterRepo, versions: Sequence[AdapterVersion], *, remote: str | None = None, jobs: int | None = None
 ) -> tuple[list[AdapterVersion], list[AdapterVersion], TransferResult]:
-    """Make sure the DVC remote holds the weights of ``versions``.
+    """Make sure the DVC remote holds the weights of ``versions`` (those marked pruned
+    by ``adaptvc gc`` aside).
 
     Returns ``(uploaded, already_there, transfer_result)``.
 
@@ -57,6 +58,8 @@ def upload_versions(
             remote (someone saved it and never pushed).
         RemoteError: an upload failed; the message names the versions.
     """
+    # Pruned versions (adaptvc gc) have no weights anywhere by design: nothing to upload.
+    versions = [v for v in versions if v.pruned is None]
     labels = version_labels(versions)
     result = push_objects(repo.root, list(labels), remote=remote, jobs=jobs or DEFAULT_JOBS)
     if result.failed:
