@@ -52,7 +52,15 @@ def _cache_files(root: Path) -> dict[str, bytes]:
 @pytest.mark.torchless
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("14d", 14 * 86400), ("12h", 12 * 3600), ("2w", 14 * 86400), ("30m", 1800), ("90s", 90), ("0", 0), ("1.5d", 129600)],
+    [
+        ("14d", 14 * 86400),
+        ("12h", 12 * 3600),
+        ("2w", 14 * 86400),
+        ("30m", 1800),
+        ("90s", 90),
+        ("0", 0),
+        ("1.5d", 129600),
+    ],
 )
 def test_durations_parse(text, seconds):
     assert parse_duration(text) == seconds
@@ -183,13 +191,18 @@ def test_pruned_versions_stay_in_the_log_and_say_so(avc_repo, tmp_path):
     v1, v2 = _save(avc_repo, 1), _save(avc_repo, 2)
     result = adaptvc.gc(keep_last=1, repo=avc_repo, dry_run=False)  # no DVC remote: the cache was the only copy
     assert result.pruned == ("task_a@v1",) and result.commit
+    assert result.local_removed == (v1.id,) and not DvcCache.for_repo(avc_repo).has(v1.id)
     assert git(avc_repo, "show", "--stat", "--format=%s", "HEAD").splitlines()[0] == "adaptvc gc: pruned task_a@v1"
     assert git(avc_repo, "status", "--porcelain") == ""
     shown = json.loads(run_cli("show", "task_a@v1", "--json", cwd=avc_repo, check=True).stdout)
     assert shown["pruned"]["policy"] == "keep-last 1" and shown["pruned"]["by"] == "Test User <test@example.com>"
     assert shown["message"] == "epoch 1" and shown["peft"]["r"] == 4  # config and lineage remain
     assert "pruned" in run_cli("log", "task_a", cwd=avc_repo, check=True).stdout
-    for args in (("checkout", "task_a@v1"), ("export", "task_a@v1", str(tmp_path / "out")), ("diff", "task_a@v1", "task_a@v2")):
+    for args in (
+        ("checkout", "task_a@v1"),
+        ("export", "task_a@v1", str(tmp_path / "out")),
+        ("diff", "task_a@v1", "task_a@v2"),
+    ):
         proc = run_cli(*args, cwd=avc_repo)
         assert proc.returncode == 1 and "were pruned" in proc.stderr and "adaptvc show task_a@v1" in proc.stderr, args
     with pytest.raises(VersionPrunedError) as err:
