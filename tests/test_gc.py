@@ -251,6 +251,41 @@ def test_a_gc_killed_while_deleting_leaves_a_consistent_repo_the_next_command_se
     adaptvc.checkout("task_a@v3", repo=avc_repo)
 
 
+_GC_KILLED_BEFORE_COMMIT = textwrap.dedent("""
+    import sys, time
+    from adaptvc.storage import git_ops
+    real = git_ops.update_head
+
+    def paused(*args, **kwargs):  # the manifest is written, HEAD not moved yet
+        print("paused", flush=True); time.sleep(60)
+
+    git_ops.update_head = paused
+    from adaptvc.cli.main import main
+    sys.argv = ["adaptvc", "gc", "--keep-last", "1", "--yes"]
+    main()
+""")
+
+
+@pytest.mark.torchless
+def test_a_gc_killed_before_its_commit_is_rolled_back_and_removed_nothing(avc_repo):
+    vs = [_save(avc_repo, s) for s in (1, 2)]
+    before = repo_snapshot(avc_repo)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _GC_KILLED_BEFORE_COMMIT],
+        cwd=avc_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "paused"
+    assert b'"record":"pruned"' in (avc_repo / A / "versions.jsonl").read_bytes()  # half-way indeed
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert "rolled it back" in run_cli("log", "task_a", cwd=avc_repo, check=True).stderr
+    assert repo_snapshot(avc_repo) == before
+    assert all(DvcCache.for_repo(avc_repo).has(v.id) for v in vs)
+
+
 # --- two clones, a shared remote, a git remote with branches and a push in flight ---------------
 
 
