@@ -297,6 +297,7 @@ def _dir_remote(tmp_path: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.torchless
 def test_gc_on_a_shared_remote_loses_nothing_a_kept_version_needs(avc_repo, dvc_remote, tmp_path, request):
     a = avc_repo
     s3 = request.getfixturevalue("s3_server") if dvc_remote.kind == "s3" else None
@@ -359,3 +360,12 @@ def test_gc_on_a_shared_remote_loses_nothing_a_kept_version_needs(avc_repo, dvc_
         git(fresh, "checkout", "-q", version.commit)
         dvc(fresh, "pull", "-q")
         assert file_md5(fresh / A / "adapter_model.safetensors")[0] == version.id
+
+
+@pytest.mark.torchless
+def test_an_unknown_adapter_or_remote_is_an_error_not_a_silent_no_op(avc_repo):
+    _save(avc_repo, 1)
+    proc = run_cli("gc", "task_z", "--keep-last", "1", cwd=avc_repo)
+    assert proc.returncode == 1 and "no adapter 'task_z'" in proc.stderr and "task_a" in proc.stderr
+    proc = run_cli("gc", "--keep-last", "1", "--remote", "nowhere", cwd=avc_repo)
+    assert proc.returncode == 1 and "nowhere" in proc.stderr

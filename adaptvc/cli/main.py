@@ -46,8 +46,8 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "hooks": ("hooks_cmd", "Manage the git hooks that keep weights in step with git."),
     "inspect": ("inspect_cmd", "Summarise the PEFT adapter in DIRECTORY, without torch."),
     "convert": ("convert_cmd", "Convert a legacy adapter_model.bin to safetensors."),
-    "gc": ("storage_cmd", "Remove the weights of versions nobody keeps (a dry run unless --yes)."),
-    "du": ("storage_cmd", "Show the bytes each adapter and version takes, locally and on the remote."),
+    "gc": ("storage_cmd", "Remove the weights of versions nobody keeps."),
+    "du": ("storage_cmd", "Show the bytes each adapter and version takes."),
 }
 
 

@@ -70,9 +70,9 @@ def gc_command(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Remove the weights of versions nobody keeps (a dry run unless --yes).
+    """Remove the weights of versions nobody keeps.
 
-    Always kept: the version each branch and tag points at (NAME@vN tags aside), HEAD and
+    A dry run unless --yes: it lists what would go and the bytes freed. Always kept: the version each branch and tag points at (NAME@vN tags aside), HEAD and
     the work tree; with --remote, every ref of the git remote too; aliased versions
     (unless --no-keep-aliased) and --keep REFs. The policy decides among the rest:
     --keep-last N newest per adapter, and versions younger than --older-than stay.
@@ -147,7 +147,9 @@ def _render_gc(result: Any) -> None:
 @click.option("--remote", "-r", metavar="NAME", help="Also count what this DVC remote holds.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def du_command(adapters: tuple[str, ...], remote: str | None, as_json: bool) -> None:
-    """Show the bytes each adapter and version takes, locally and on the remote.
+    """Show the bytes each adapter and version takes.
+
+    Locally, and with --remote on the DVC remote too.
 
     Per version: size, whether the local DVC cache (and with --remote the DVC remote)
     holds it, and the versions it shares its weights with (stored once). Per adapter:

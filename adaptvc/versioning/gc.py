@@ -38,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adaptvc.errors import AdaptvcError, RemoteNotFoundError
+from adaptvc.errors import AdapterNotFoundError, AdaptvcError, RemoteNotFoundError
 from adaptvc.manifest import (
     ALIASES_NAME,
     MANIFEST_NAME,
@@ -49,7 +49,7 @@ from adaptvc.manifest import (
     newest_first,
     read_jsonl,
 )
-from adaptvc.refs import REF_RE, parse_ref, select, unique_ref
+from adaptvc.refs import REF_RE, parse_ref, select, unique_ref, validate_name
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import POINTER_SUFFIX, read_pointer, referenced_md5s
@@ -345,11 +345,17 @@ def plan_gc(
     repo: AdapterRepo, policy: RetentionPolicy, *, adapters: Sequence[str] = (), git_remote: str | None = None
 ) -> _Plan:
     """Judge every known version (see the module docstring); nothing is removed."""
-    for name in adapters:
-        repo.adapter_dir(name)  # validates the name
     tips = protecting_tips(repo, git_remote)
     pointed = _pointed_md5s(repo, tips)
     versions, aliased = _known_versions(repo, tips)
+    known = sorted({v.adapter for v in versions})
+    for name in adapters:
+        if validate_name(name) not in known:
+            raise AdapterNotFoundError(
+                f"no adapter {name!r} has versions" + (f"; adapters: {', '.join(known)}" if known else ""),
+                name=name,
+                hint="adaptvc du (lists the adapters and their versions)",
+            )
     decisions = _decide(repo, versions, pointed, aliased, policy, adapters)
     kept_md5s = set(pointed)
     for v in versions:
@@ -414,7 +420,7 @@ def _locate(repo: AdapterRepo, plan: _Plan, remote: str | None, policy: Retentio
     cache = repo.dvc_cache
     sizes = {m: cache.object_size(m) for m in plan.removable}
     local = {m: s for m, s in sizes.items() if s is not None}
-    store = _open_store(repo, remote) if plan.removable else None
+    store = _open_store(repo, remote) if plan.removable or remote is not None else None
     on_remote = store.existing(plan.removable) if store is not None else set()
     young: set[str] = set()
     if remote is not None:
