@@ -249,7 +249,7 @@ def assert_consistent(root: Path, *, stores: list[Path]) -> list[dict]:
     # No object under its final name holds other bytes, in the cache or on a remote (a
     # killed copy leaves only a dot-named temporary, which the next copy sweeps away).
     for store in (root / ".dvc" / "cache", *stores):
-        for obj in (store / "files" / "md5").glob("[0-9a-f][0-9a-f]/*"):
+        for obj in (store / "files" / "md5").glob("[0-9a-f][0-9a-f]/[0-9a-f]*"):
             assert md5_of(obj) == obj.parent.name + obj.name, f"object {obj} holds other bytes"
     fsck = subprocess.run(["git", "fsck", "--no-dangling"], cwd=root, capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
@@ -311,3 +311,26 @@ def test_sigkill_at_a_random_moment(name, trial, template, references, tmp_path)
         assert_command_done(name, root, world, reference)
     except AssertionError as exc:
         raise AssertionError(f"{where}: {exc}") from exc
+
+
+@pytest.mark.torchless
+def test_temporaries_of_killed_writers_are_swept(tmp_path):
+    """What the campaign found: a writer killed between creating ``.NAME.PID.tmp`` and
+    renaming it left the temporary in the adapter directory, where `git status` showed
+    it for ever. Recovery now sweeps those of dead processes, and only those."""
+    from adaptvc.storage.files import sweep_dead_temporaries
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "aliases.jsonl"
+    target.write_text("{}\n")
+    of_dead = tmp_path / f".aliases.jsonl.{dead.pid}.tmp"
+    of_living = tmp_path / f".aliases.jsonl.{os.getpid()}.tmp"
+    unrelated = tmp_path / f".other.jsonl.{dead.pid}.tmp"
+    for p in (of_dead, of_living, unrelated):
+        p.write_text("partial")
+
+    sweep_dead_temporaries(target)
+
+    assert not of_dead.exists()
+    assert of_living.exists() and unrelated.exists() and target.read_text() == "{}\n"
