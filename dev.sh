@@ -6,6 +6,7 @@
 #   ./dev.sh test [ARGS]    the static checks (as `lint`), then the test suite (ARGS go to pytest)
 #   ./dev.sh lint           only the static checks: ruff (lint, format), mypy, import-linter
 #   ./dev.sh setup          only the installation
+#   ./dev.sh hooks          regenerate hooks/ from the package's hook templates (adaptvc/hooks/)
 #
 # Re-runs reinstall only when pyproject.toml or requirements/ changed.
 set -euo pipefail
@@ -84,8 +85,12 @@ case "$cmd" in
     static_checks
     exec "$PY" -m pytest -n 2 "$@"
     ;;
+  hooks)
+    setup_python
+    exec "$PY" -c 'from pathlib import Path; from adaptvc.hooks.install import write_portable; write_portable(Path("hooks"))'
+    ;;
   *)
-    echo "usage: ./dev.sh example | test [PYTEST_ARGS...] | lint | setup" >&2
+    echo "usage: ./dev.sh example | test [PYTEST_ARGS...] | lint | setup | hooks" >&2
     exit 2
     ;;
 esac
