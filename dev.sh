@@ -107,7 +107,7 @@ job_venv() {
 job_done() { mv "$JOBS_DIR/$1/.adaptvc-job" "$JOBS_DIR/$1/.adaptvc-setup"; }
 
 install_job() {
-  local job="$1" py
+  local job="$1" py start=$SECONDS
   py=$(job_python "$job")
   local pip=("$py" -m pip install -q)
   rm -rf build  # setuptools' in-tree build directory: a stale one would put deleted files in the wheel
@@ -138,6 +138,7 @@ install_job() {
     "${pip[@]}" --no-deps --force-reinstall .
   fi
   rm -rf build
+  log "install job $job: installed in $((SECONDS - start)) s"
   log "install job $job: $("$py" -m pip freeze | grep -i -E '^(adaptvc|torch|transformers|peft|accelerate|huggingface.hub|dvc|dvc-data|numpy|safetensors|click)( @|==)' | sed 's/ @ .*//' | tr '\n' ' ')"
 
   local tests=() args=()

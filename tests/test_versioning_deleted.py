@@ -13,15 +13,15 @@ import adaptvc
 from adaptvc.errors import AdapterNotFoundError
 from tests.conftest import run_cli
 from tests.versioning_helpers import (  # noqa: F401 - fixtures
-
-# Pure CLI on files: also run where adaptvc is installed without torch (./dev.sh test).
-pytestmark = pytest.mark.torchless
     _initialised_template,
     avc_repo,
     dvc,
     git,
     write_adapter,
 )
+
+# Pure CLI on files: also run where adaptvc is installed without torch (./dev.sh test).
+pytestmark = pytest.mark.torchless
 
 A = "adapters/task_a"
 FILES = (

@@ -114,7 +114,9 @@ def render(name: str) -> str:
 def render_portable(name: str) -> str:
     """The repository's ``hooks/NAME``: the same hook for core.hooksPath managers, running
     the ``adaptvc`` on PATH (no pinned interpreter, no chaining: the manager chains)."""
-    summary = textwrap.fill(f"adaptvc's {name} hook: {HOOK_SUMMARIES[name]}", width=90, initial_indent="# ", subsequent_indent="# ")
+    summary = textwrap.fill(
+        f"adaptvc's {name} hook: {HOOK_SUMMARIES[name]}", width=90, initial_indent="# ", subsequent_indent="# "
+    )
     return _template("portable.sh.in").replace("@SUMMARY@", summary).replace("@HOOK@", name)
 
 
