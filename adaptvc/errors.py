@@ -276,3 +276,16 @@ class UnknownHookError(AdaptvcError, LookupError):
     def __init__(self, message: str, *, name: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.name = name
+
+
+# --- integrity: adaptvc verify ---------------------------------------------------------------
+
+
+class VerificationFailedError(AdaptvcError, RuntimeError):
+    """``adaptvc verify`` found objects (or workspace weights) that stay missing or
+    damaged after any repair; ``broken`` counts them. Raised by the CLI after the report,
+    so that the command exits 1; :func:`adaptvc.verify` itself returns the report."""
+
+    def __init__(self, message: str, *, broken: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.broken = broken

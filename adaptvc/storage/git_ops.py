@@ -382,3 +382,11 @@ def git_path(root: Path | str, name: str) -> Path:
 def clone(url: str, directory: str | None, *, cwd: Path | str = ".") -> subprocess.CompletedProcess[bytes]:
     """``git clone -q URL [DIRECTORY]`` (not checked: the caller reads git's words)."""
     return run(cwd, "clone", "-q", url, *([directory] if directory is not None else []), check=False)
+
+
+def ref_commits(root: Path | str) -> list[str]:
+    """The distinct commits the local branches and tags point at (annotated tags peeled),
+    for operations over every version ever recorded (``adaptvc verify --all``)."""
+    out = run_git(root, "for-each-ref", "--format=%(objectname) %(*objectname)", "refs/heads", "refs/tags")
+    commits = [parts[-1] for line in out.splitlines() if (parts := line.split())]
+    return list(dict.fromkeys(commits))
