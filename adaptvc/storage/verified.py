@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +88,7 @@ class VerifiedRecord:
             return False
         return self._load().get(_key(st)) == md5
 
-    def hashes_to(self, path: Path, md5: str, *, hasher: Callable[[Path], tuple[str, int]] = file_md5) -> bool:
+    def hashes_to(self, path: Path, md5: str) -> bool:
         """Whether ``path`` hashes to ``md5``: from the record when it vouches, else by
         hashing it (and recording what it hashed to).
 
@@ -100,7 +100,7 @@ class VerifiedRecord:
         if data.get(_key(before)) == md5:
             return True
         start = time.time_ns()
-        actual, _ = hasher(path)
+        actual, _ = file_md5(path)
         self.update([Hashed(path, actual, before, start)], data=data)
         return actual == md5
 

@@ -242,14 +242,17 @@ def _check_workspace(
         h = _hash(weights, at.id if at else "", progress)
         nbytes += h.before.st_size
         copies.setdefault(h.md5, weights)
-        repo.state.remember(weights, h.md5)  # `status` tells the truth from now on
         if at is not None and h.md5 == at.id:
             reports.append(WorkspaceReport(name, rel, ref, OK))
         elif at is not None and recorded == at.id:
-            detail = f"hashes to {h.md5}, not {at.id}, yet its size and mtime are those of {ref}"
+            # The stat cache's entry is the evidence (and what `status` trusts): kept until
+            # --repair rewrites the file, so that every verify reports it until then.
+            detail = f"hashes to {h.md5}, not {at.id}, yet its size, mtime and inode are those recorded for {ref}"
             reports.append(WorkspaceReport(name, rel, ref, CORRUPT, detail))
+            continue
         else:
             reports.append(WorkspaceReport(name, rel, ref, MODIFIED, "unsaved changes (adaptvc status)"))
+        repo.state.remember(weights, h.md5)
     return reports, copies, nbytes
 
 
