@@ -289,3 +289,12 @@ class VerificationFailedError(AdaptvcError, RuntimeError):
     def __init__(self, message: str, *, broken: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.broken = broken
+
+
+class DiskFullError(AdaptvcError, OSError):
+    """No space left on the filesystem adaptvc was writing to (``path``: the DVC cache,
+    usually, while fetching); nothing partial was kept under a final name."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
