@@ -46,7 +46,7 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "hooks": ("hooks_cmd", "Manage the git hooks that keep weights in step with git."),
     "inspect": ("inspect_cmd", "Summarise the PEFT adapter in DIRECTORY, without torch."),
     "convert": ("convert_cmd", "Convert a legacy adapter_model.bin to safetensors."),
-    "verify": ("verify_cmd", "Rehash the stored weights of every version, check the remote, repair."),
+    "verify": ("verify_cmd", "Rehash every version's stored weights; --repair heals them."),
 }
 
 

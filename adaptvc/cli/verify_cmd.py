@@ -55,7 +55,7 @@ def _summary(report) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout instead of text.")
 def verify_command(refs, all_refs, remote, deep, repair, quiet, as_json) -> None:
-    """Rehash the stored weights of every version, check the remote, repair.
+    """Rehash every version's stored weights; --repair heals them.
 
     Rehashes every DVC cache object the versions need (REF: NAME for every version of
     an adapter, NAME@vN for one; default: every version of every adapter) and each
