@@ -324,6 +324,19 @@ def _repair_workspace(repo: AdapterRepo, reports: list[WorkspaceReport], local: 
         )
 
 
+def _object_reports(
+    objects: dict[str, tuple[int, tuple[str, ...]]],
+    local: dict[str, tuple[str, str]],
+    remote_states: dict[str, tuple[str, str]] | None,
+) -> tuple[ObjectReport, ...]:
+    out = []
+    for m, (size, refs) in objects.items():
+        remote = remote_states[m] if remote_states is not None else None
+        details = [d for d in (local[m][1], remote[1] if remote else "") if d]
+        out.append(ObjectReport(m, size, refs, local[m][0], remote[0] if remote else None, "; ".join(details)))
+    return tuple(out)
+
+
 # --- the operation ----------------------------------------------------------------------------
 
 
@@ -379,17 +392,12 @@ def verify(
             if remote_states is not None:
                 _repair_remote(repo, local, remote_states, remote_name)
         _repair_workspace(repo, workspace, local)
-    reports = tuple(
-        ObjectReport(
-            m,
-            size,
-            refs_,
-            local[m][0],
-            remote_states[m][0] if remote_states is not None else None,
-            "; ".join(d for d in (local[m][1], remote_states[m][1] if remote_states else "") if d),
-        )
-        for m, (size, refs_) in objects.items()
-    )
     return VerifyReport(
-        reports, tuple(workspace), remote_name, deep, repair, nbytes + ws_bytes, time.perf_counter() - start
+        _object_reports(objects, local, remote_states),
+        tuple(workspace),
+        remote_name,
+        deep,
+        repair,
+        nbytes + ws_bytes,
+        time.perf_counter() - start,
     )
