@@ -362,3 +362,35 @@ def test_all_adds_the_versions_of_every_branch(avc_repo):
     assert sorted(o.md5 for o in adaptvc.verify(all_refs=True).objects) == sorted([v1.id, v2.id])
     proc = run_cli("verify", "--all", cwd=avc_repo)
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 3
+
+
+@pytest.mark.torchless
+def test_progress_bar_on_a_terminal_only(avc_repo):
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    save_versions(avc_repo, 2)
+    plain = run_cli("verify", cwd=avc_repo, check=True)
+    assert "B/s" not in plain.stderr and plain.stderr.count("\n") == 1  # the summary alone
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "adaptvc", "verify"], cwd=avc_repo, env=env, stdout=subprocess.PIPE, stderr=follower
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    tty_err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0 and "weights" in tty_err and "B/s" in tty_err
