@@ -366,9 +366,12 @@ def test_all_adds_the_versions_of_every_branch(avc_repo):
 
 @pytest.mark.torchless
 def test_progress_bar_on_a_terminal_only(avc_repo):
+    import fcntl
     import pty
+    import struct
     import subprocess
     import sys
+    import termios
 
     from tests.conftest import REPO_ROOT
 
@@ -377,6 +380,7 @@ def test_progress_bar_on_a_terminal_only(avc_repo):
     assert "B/s" not in plain.stderr and plain.stderr.count("\n") == 1  # the summary alone
 
     leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.run(
         [sys.executable, "-m", "adaptvc", "verify"], cwd=avc_repo, env=env, stdout=subprocess.PIPE, stderr=follower
