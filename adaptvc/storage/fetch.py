@@ -66,6 +66,7 @@ def fetch_missing(repo: ObjectStore, md5s: list[str]) -> bool:
             raise DiskFullError(
                 f"no space left in the DVC cache ({repo.dvc_cache.path}) for the weights fetched from DVC remote "
                 f"{result.remote!r}; nothing partial was kept",
+                errno=errno.ENOSPC,
                 path=str(repo.dvc_cache.path),
                 hint="free some space there (or move the cache: dvc cache dir --local DIR), then run the same "
                 "command again",
