@@ -370,3 +370,14 @@ class InvalidRetentionError(AdaptvcError, ValueError):
 class NoRetentionPolicyError(AdaptvcError, ValueError):
     """``adaptvc gc`` with neither ``--keep-last`` nor ``--older-than`` and no ``[gc]``
     policy in ``.adaptvc/config.toml``: it does not guess what the team wants gone."""
+# --- integrity: adaptvc verify ---------------------------------------------------------------
+
+
+class VerificationFailedError(AdaptvcError, RuntimeError):
+    """``adaptvc verify`` found objects (or workspace weights) that stay missing or
+    damaged after any repair; ``broken`` counts them. Raised by the CLI after the report,
+    so that the command exits 1; :func:`adaptvc.verify` itself returns the report."""
+
+    def __init__(self, message: str, *, broken: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.broken = broken

@@ -7,7 +7,7 @@ values (frozen dataclasses, paths); it never prints.
 One module per concern, each importing its operations at the top: ``_adapters``
 (adapter files, live models), ``_setup`` (init), ``_save``, ``_history`` (log, show,
 status, alias), ``_checkout`` (checkout, export, resolve), ``_sharing``, ``_hooks`` and
-``_diff``; ``_storage`` (gc, du).
+``_diff``; ``_storage`` (gc, du), ``_verify``.
 A name is looked up in its module on first use (PEP 562), so a command loads only its
 own concern: ``adaptvc status`` does not import the transfer machinery, and nothing but
 ``diff`` imports numpy. torch, transformers and peft are imported inside the functions
@@ -54,6 +54,8 @@ _WHERE: dict[str, str] = {
     # storage life: gc, du
     "gc": "_storage",
     "du": "_storage",
+    # integrity: check and heal the stored weights
+    "verify": "_verify",
 }
 # The command line's plumbing: reachable as adaptvc.api.NAME, not public API.
 _CLI_ONLY: dict[str, str] = {"parse_metric": "_save", "hooks_run": "_hooks", "parse_duration": "_storage"}
@@ -79,6 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type 
         remote_remove,
     )
     from adaptvc.api._storage import du, gc, parse_duration  # noqa: F401
+    from adaptvc.api._verify import verify  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -48,6 +48,7 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "convert": ("convert_cmd", "Convert a legacy adapter_model.bin to safetensors."),
     "gc": ("storage_cmd", "Remove the weights of versions nobody keeps."),
     "du": ("storage_cmd", "Show the bytes each adapter and version takes."),
+    "verify": ("verify_cmd", "Rehash every version's stored weights; --repair heals them."),
 }
 
 

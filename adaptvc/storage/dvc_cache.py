@@ -26,6 +26,8 @@ from adaptvc.storage.dvc_config import read_dvc_config
 CHUNK = 1 << 20
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 POINTER_SUFFIX = ".dvc"
+# What to do about a damaged cache object: verify fetches a good copy from the DVC remote.
+REPAIR_HINT = "adaptvc verify --repair (replaces it with a hash-checked copy from the DVC remote)"
 
 
 def file_md5(path: str | os.PathLike[str]) -> tuple[str, int]:
@@ -202,12 +204,18 @@ class DvcCache:
         return dest
 
     def _corrupt(self, md5: str) -> CorruptObjectError:
+        return self.corrupt_error(md5)
+
+    def corrupt_error(self, md5: str, *, label: str | None = None) -> CorruptObjectError:
+        """The error for an object that does not hash to ``md5`` (``label``: the version,
+        ``task_a@v2``, to name in the message)."""
         path = self.object_path(md5)
+        whose = f" (the weights of {label})" if label else ""
         return CorruptObjectError(
-            f"the DVC cache object {path} is corrupt (its content does not hash to {md5})",
+            f"the DVC cache object {path}{whose} is corrupt (its content does not hash to {md5})",
             what=f"DVC cache object {md5}",
             path=str(path),
-            hint="delete it and fetch it again: adaptvc pull",
+            hint=REPAIR_HINT,
         )
 
 
