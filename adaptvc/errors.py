@@ -370,6 +370,8 @@ class InvalidRetentionError(AdaptvcError, ValueError):
 class NoRetentionPolicyError(AdaptvcError, ValueError):
     """``adaptvc gc`` with neither ``--keep-last`` nor ``--older-than`` and no ``[gc]``
     policy in ``.adaptvc/config.toml``: it does not guess what the team wants gone."""
+
+
 # --- integrity: adaptvc verify ---------------------------------------------------------------
 
 

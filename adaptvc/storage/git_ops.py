@@ -423,6 +423,8 @@ def delete_refs(root: Path | str, prefix: str) -> None:
     names = [n for n in run_git(root, "for-each-ref", "--format=%(refname)", prefix, check=False).splitlines() if n]
     if names:
         run_git(root, "update-ref", "--stdin", input="".join(f"delete {n}\n" for n in names).encode("utf-8"))
+
+
 def ref_commits(root: Path | str) -> list[str]:
     """The distinct commits the local branches and tags point at (annotated tags peeled),
     for operations over every version ever recorded (``adaptvc verify --all``)."""
