@@ -3,12 +3,16 @@ Sugiyama's method, reduced to what a version history needs:
 
 1. **layers**: a version sits one layer above its highest parent (longest path from the
    roots), so every edge points up and a chain of N versions takes N layers;
-2. **lanes**: within a layer, each version wants the mean lane of its parents (a chain stays
-   in its lane, a fork moves one lane over, a merge sits between its parents); versions
-   are placed in that order, each at least one lane right of the one before. Roots (first
-   versions, adapters started from scratch) open a new lane each.
+2. **chains**: each version hands its lane on to one child whose first parent it is,
+   the one with the longest line of descendants, so the main line of work stays
+   straight and short-lived branches (a sweep abandoned after a few versions) become
+   side chains;
+3. **lanes**: chains, in the order they start, take the free lane nearest to their
+   parent's (a lane is free again once the chain in it has ended), so a history with
+   hundreds of dead ends stays a few lanes wide.
 
-Linear in the number of versions and edges: 1,000 versions lay out in milliseconds.
+Linear in the number of versions and edges, times the number of lanes: 1,000 versions
+lay out in milliseconds.
 """
 
 from __future__ import annotations
@@ -37,31 +41,45 @@ def layered_layout(nodes: Sequence[Hashable], parents: Mapping[Hashable, Sequenc
     layer: dict[Hashable, int] = {}
     for n in order:
         layer[n] = 1 + max((layer[p] for p in parents_of[n] if p in layer), default=-1)
-    by_layer: dict[int, list[Hashable]] = {}
+    # Height: the longest line of descendants below each node (reverse topological order).
+    first_children: dict[Hashable, list[Hashable]] = {n: [] for n in nodes}
     for n in order:
-        by_layer.setdefault(layer[n], []).append(n)
+        if parents_of[n]:
+            first_children[parents_of[n][0]].append(n)
+    height: dict[Hashable, int] = {}
+    for n in reversed(order):
+        height[n] = 1 + max((height[c] for c in first_children[n]), default=0)
+    # Chains: follow the tallest first-child (the oldest among equals).
+    chains: list[list[Hashable]] = []
+    chained: set[Hashable] = set()
+    for n in order:
+        if n in chained:
+            continue
+        chain = [n]
+        chained.add(n)
+        while True:
+            nexts = [c for c in first_children[chain[-1]] if c not in chained]
+            if not nexts:
+                break
+            best = max(nexts, key=lambda c: height[c])  # max() keeps the first (oldest) of equals
+            chain.append(best)
+            chained.add(best)
+        chains.append(chain)
     lane: dict[Hashable, int] = {}
-    next_root_lane = 0
-    width = 0
-    for index in sorted(by_layer):
-        wanted: list[tuple[float, int, Hashable]] = []
-        for position, n in enumerate(by_layer[index]):
-            placed = [lane[p] for p in parents_of[n] if p in lane]
-            if placed:
-                want = sum(placed) / len(placed)
-            else:
-                want = float(next_root_lane)
-                next_root_lane += 1
-            wanted.append((want, position, n))
-        wanted.sort(key=lambda w: (w[0], w[1]))
-        previous = -1
-        for want, _, n in wanted:
-            at = max(round(want), previous + 1)
+    busy_until: list[int] = []  # per lane: the last layer its chain occupies
+    for chain in sorted(chains, key=lambda c: layer[c[0]]):
+        start, end = layer[chain[0]], layer[chain[-1]]
+        origin = parents_of[chain[0]]
+        home = lane[origin[0]] if origin and origin[0] in lane else 0
+        free = [i for i, until in enumerate(busy_until) if until < start]
+        at = min(free, key=lambda i: (abs(i - home), i)) if free else len(busy_until)
+        if at == len(busy_until):
+            busy_until.append(end)
+        else:
+            busy_until[at] = end
+        for n in chain:
             lane[n] = at
-            previous = at
-            width = max(width, at + 1)
-        next_root_lane = max(next_root_lane, previous + 1)
-    return Placement(layer, lane, (max(layer.values()) + 1) if layer else 0, width)
+    return Placement(layer, lane, (max(layer.values()) + 1) if layer else 0, len(busy_until))
 
 
 def _topological(nodes: Sequence[Hashable], parents_of: Mapping[Hashable, list[Hashable]]) -> list[Hashable]:
