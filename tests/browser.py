@@ -62,3 +62,16 @@ def open_page(path: Path, *, viewport: tuple[int, int] = (1366, 900)) -> Iterato
             yield page
         finally:
             context.close()
+
+
+def screenshot(report: Path, png: Path, *, width: int = 1200, height: int = 900) -> None:
+    """A PNG of the whole of ``report`` (docs/report.png is made with it)."""
+    with open_page(report, viewport=(width, height)) as page:
+        assert page.console_errors == [], page.console_errors
+        page.screenshot(path=str(png), full_page=True)
+
+
+if __name__ == "__main__":  # python -m tests.browser REPORT.html OUT.png
+    import sys
+
+    screenshot(Path(sys.argv[1]), Path(sys.argv[2]))

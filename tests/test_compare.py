@@ -162,3 +162,12 @@ def test_compare_reads_every_config_in_one_git_process(history, monkeypatch):
     table = adaptvc.compare()
     assert len(table.rows) == 5
     assert sum(1 for a in calls if a[:2] == ("cat-file", "--batch")) == 1
+
+
+def test_compare_and_best_load_no_numpy_nor_the_report(history):
+    from tests.conftest import imported_modules
+
+    for command in (["compare"], ["best", "task_a", "--metric", "eval_loss"]):
+        mods = imported_modules("-C", str(history), *command, check=True)
+        assert "adaptvc.api._compare" in mods
+        assert not {"numpy", "adaptvc.api._report", "adaptvc.overview.page", "adaptvc.api._diff"} & mods

@@ -136,7 +136,7 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
-def line_chart_svg(metric: str, series: Sequence[Series], *, width: int = 620, height: int = 230) -> str:
+def line_chart_svg(metric: str, series: Sequence[Series], *, width: int = 520, height: int = 200) -> str:
     """One chart per metric: x = the adapter's versions in order of creation, one
     ``<polyline class="series">`` per adapter; points get tooltips while they are few."""
     left, right, top, bottom = 58, 14, 26, 34
