@@ -288,7 +288,9 @@ def _ref_for(refs: dict, v: AdapterVersion) -> str:
     return ref if "@v" in ref else f"{v.adapter}@{v.id}"
 
 
-def _default_pairs(repo: AdapterRepo, versions: list[AdapterVersion], refs: dict, max_diffs: int, notes: list[str]):
+def _default_pairs(
+    repo: AdapterRepo, versions: list[AdapterVersion], refs: dict, max_diffs: int, notes: list[str]
+) -> list[tuple[str, str]]:
     by_link = {(v.adapter, v.version, v.id): v for v in versions}
     pairs: list[tuple[str, str]] = []
     missing = 0
@@ -310,7 +312,14 @@ def _default_pairs(repo: AdapterRepo, versions: list[AdapterVersion], refs: dict
     return pairs
 
 
-def _diffs_section(repo, versions, refs, given, max_diffs, notes) -> tuple[list[tuple[str, str]], str]:
+def _diffs_section(
+    repo: AdapterRepo,
+    versions: list[AdapterVersion],
+    refs: dict,
+    given: Sequence[tuple[str, str]] | None,
+    max_diffs: int,
+    notes: list[str],
+) -> tuple[list[tuple[str, str]], str]:
     pairs = list(given) if given is not None else _default_pairs(repo, versions, refs, max_diffs, notes)
     figures = []
     done: list[tuple[str, str]] = []
