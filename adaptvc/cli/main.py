@@ -41,7 +41,7 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "diff": ("diff_cmd", "Compare two adapters layer by layer, without the base model."),
     "compare": ("overview_cmd", "Compare versions side by side: hyper-parameters and metrics."),
     "best": ("overview_cmd", "Print the ref of the best version of ADAPTER by a metric."),
-    "report": ("overview_cmd", "Write an HTML report of the versions: lineage, metrics, table, diffs, storage."),
+    "report": ("overview_cmd", "Write a self-contained HTML report of the versions."),
     "remote": ("remote_cmd", "Manage the DVC remotes that hold the adapter weights."),
     "push": ("remote_cmd", "Upload weights to the DVC remote, then push to git."),
     "pull": ("remote_cmd", "Update the branch from git, then fetch the weights needed."),

@@ -208,9 +208,9 @@ def best_command(adapter: str, metric: str, maximize: bool, as_json: bool) -> No
 )
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def report_command(adapters: tuple[str, ...], output: str, diffs: tuple, max_diffs: int, as_json: bool) -> None:
-    """Write an HTML report of the versions: lineage, metrics, table, diffs, storage.
+    """Write a self-contained HTML report of the versions.
 
-    One self-contained file (no network when viewed: styles, script and figures inline)
+    One file (no network when viewed: styles, script and figures inline)
     with the lineage graph of every version (branches, forks, merges; ref, message,
     aliases, base model on each node), each metric plotted across versions, the compare
     table (click a header to sort), diff heatmaps (layers x module types) and storage per

@@ -291,6 +291,8 @@ def _ref_for(refs: dict, v: AdapterVersion) -> str:
 def _default_pairs(
     repo: AdapterRepo, versions: list[AdapterVersion], refs: dict, max_diffs: int, notes: list[str]
 ) -> list[tuple[str, str]]:
+    """Up to ``max_diffs`` ``(parent, version)`` pairs, newest first, whose weights are both
+    in the local cache (nothing is fetched for a default); how many were skipped goes to ``notes``."""
     by_link = {(v.adapter, v.version, v.id): v for v in versions}
     pairs: list[tuple[str, str]] = []
     missing = 0
@@ -320,6 +322,8 @@ def _diffs_section(
     max_diffs: int,
     notes: list[str],
 ) -> tuple[list[tuple[str, str]], str]:
+    """The pairs drawn and the section's HTML: ``given`` pairs fail loudly, default ones that
+    cannot be diffed (e.g. different base models) are noted and skipped."""
     pairs = list(given) if given is not None else _default_pairs(repo, versions, refs, max_diffs, notes)
     figures = []
     done: list[tuple[str, str]] = []
