@@ -37,17 +37,26 @@ setup_python() {
   fi
 }
 
-# The SSH-remote tests run a real OpenSSH server on 127.0.0.1 (Debian's openssh-server).
+# The SSH-remote tests run a real OpenSSH server on 127.0.0.1 (Debian's openssh-server);
+# the report tests open the HTML in Debian's chromium (driven by Playwright, which never
+# downloads a browser of its own).
 setup_system() {
-  if [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1; then
+  local missing=()
+  if ! { [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1; }; then
+    missing+=(openssh-server)
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
+  fi
+  if [ ${#missing[@]} -eq 0 ]; then
     return
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing openssh-server (for the SSH remote tests)"
+    log "installing ${missing[*]} (SSH remote tests, report browser tests)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    log "sshd not found and cannot install it here: install openssh-server, the SSH remote tests need it"
+    log "${missing[*]} not found and cannot install here: the SSH remote and report browser tests need them"
     exit 1
   fi
 }

@@ -383,3 +383,28 @@ class VerificationFailedError(AdaptvcError, RuntimeError):
     def __init__(self, message: str, *, broken: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.broken = broken
+
+
+# --- compare, best, report --------------------------------------------------------------
+
+
+class MetricNotFoundError(AdaptvcError, LookupError):
+    """``adaptvc best``: no version of ``adapter`` records ``metric`` as a number;
+    ``known`` lists the metrics that are recorded."""
+
+    def __init__(
+        self, message: str, *, metric: str, adapter: str, known: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.metric = metric
+        self.adapter = adapter
+        self.known = known
+
+
+class UnknownColumnError(AdaptvcError, LookupError):
+    """``adaptvc compare --sort NAME`` with a NAME that is no column of the table."""
+
+    def __init__(self, message: str, *, column: str, columns: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.column = column
+        self.columns = columns
