@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 CHUNK = 1 << 20  # 1 MiB: large enough for few syscalls, small enough to stay in L2/L3
 BUFFERS = 6  # in flight between the reader and the hasher: peak memory 6 MiB
@@ -179,7 +179,7 @@ def _pump(
                 break
             if isinstance(item, BaseException):
                 raise item
-            buf, n = item  # type: ignore[misc]
+            buf, n = cast("tuple[bytearray, int]", item)
             if h is not None:
                 h.update(memoryview(buf)[:n])
             size += n
@@ -203,9 +203,14 @@ def _read_into(src: object, view: memoryview) -> int:
                 break
             got += n
         return got
-    data = src.read(len(view))  # type: ignore[attr-defined]
-    view[: len(data)] = data
-    return len(data)
+    got = 0
+    while got < len(view):
+        data = src.read(len(view) - got)  # type: ignore[attr-defined]
+        if not data:
+            break
+        view[got : got + len(data)] = data
+        got += len(data)
+    return got
 
 
 def _write_all(fh: BinaryIO, data: memoryview) -> None:
