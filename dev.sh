@@ -33,17 +33,22 @@ setup_python() {
   fi
 }
 
-# The SSH-remote tests run a real OpenSSH server on 127.0.0.1 (Debian's openssh-server).
+# The SSH-remote tests run a real OpenSSH server on 127.0.0.1 (Debian's openssh-server);
+# the reflink tests mount an XFS image (xfsprogs: mkfs.xfs; filefrag is in e2fsprogs).
 setup_system() {
-  if [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1; then
+  local missing=()
+  { [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1; } || missing+=(openssh-server)
+  { [ -x /usr/sbin/mkfs.xfs ] || command -v mkfs.xfs >/dev/null 2>&1; } || missing+=(xfsprogs)
+  { [ -x /usr/sbin/filefrag ] || command -v filefrag >/dev/null 2>&1; } || missing+=(e2fsprogs)
+  if [ ${#missing[@]} -eq 0 ]; then
     return
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing openssh-server (for the SSH remote tests)"
+    log "installing ${missing[*]} (for the SSH remote and reflink tests)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    log "sshd not found and cannot install it here: install openssh-server, the SSH remote tests need it"
+    log "cannot install ${missing[*]} here: the SSH remote and reflink tests need them (and root, to mount)"
     exit 1
   fi
 }
