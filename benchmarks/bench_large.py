@@ -192,8 +192,13 @@ def git_init(path: Path) -> None:
     quiet(["git", "commit", "-q", "-m", "init"], path)
 
 
+PYCACHE = Path(tempfile.gettempdir()) / f"bench-large-pycache-{os.getpid()}"
+
+
 def adaptvc_cmd(code: Path) -> tuple[list[str], dict[str, str]]:
-    env = dict(BASE_ENV, PYTHONPATH=str(code), PYTHONPYCACHEPREFIX=str(code / ".bench-pycache"))
+    """The command and environment that run adaptvc from ``code`` (bytecode cached, as
+    for an installed package, outside the source tree)."""
+    env = dict(BASE_ENV, PYTHONPATH=str(code), PYTHONPYCACHEPREFIX=str(PYCACHE / code.name))
     return [sys.executable, "-m", "adaptvc"], env
 
 
@@ -524,8 +529,7 @@ def main() -> None:
             out += ["", *many_table(runner, args.versions)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        for code in codes.values():
-            shutil.rmtree(code / ".bench-pycache", ignore_errors=True)
+        shutil.rmtree(PYCACHE, ignore_errors=True)
     cmdline = " ".join(["benchmarks/bench_large.py", *sys.argv[1:]]).replace(" --update-docs", "")
     out += ["", f"Reproduce: `.venv/bin/python {cmdline}`"]
     table = "\n".join(out)
