@@ -39,24 +39,23 @@ setup_python() {
 
 # The SSH-remote tests run a real OpenSSH server on 127.0.0.1 (Debian's openssh-server);
 # the report tests open the HTML in Debian's chromium (driven by Playwright, which never
-# downloads a browser of its own).
+# downloads a browser of its own); the reflink tests mount an XFS image (xfsprogs: mkfs.xfs;
+# filefrag is in e2fsprogs).
 setup_system() {
   local missing=()
-  if ! { [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1; }; then
-    missing+=(openssh-server)
-  fi
-  if ! command -v chromium >/dev/null 2>&1; then
-    missing+=(chromium)
-  fi
+  { [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1; } || missing+=(openssh-server)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  { [ -x /usr/sbin/mkfs.xfs ] || command -v mkfs.xfs >/dev/null 2>&1; } || missing+=(xfsprogs)
+  { [ -x /usr/sbin/filefrag ] || command -v filefrag >/dev/null 2>&1; } || missing+=(e2fsprogs)
   if [ ${#missing[@]} -eq 0 ]; then
     return
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing ${missing[*]} (SSH remote tests, report browser tests)"
+    log "installing ${missing[*]} (SSH remote, report browser and reflink tests)"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    log "${missing[*]} not found and cannot install here: the SSH remote and report browser tests need them"
+    log "cannot install ${missing[*]} here: the SSH remote, report browser and reflink tests need them (and root, to mount)"
     exit 1
   fi
 }

@@ -203,10 +203,14 @@ def _render_adapter_log(name: str, vs: list) -> None:
             by_link[(p.version, p.id)] for p in key[k].parents if p.adapter == name and (p.version, p.id) in by_link
         ]
 
-    dup = {n for n in {v.version for v in vs} if len({v.id for v in vs if v.version == n}) > 1}
+    ids_of: dict[int, set[str]] = {}
+    for v in vs:  # one pass: a scan per number would be quadratic in the versions
+        ids_of.setdefault(v.version, set()).add(v.id)
+    dup = {n for n, ids in ids_of.items() if len(ids) > 1}
+    out: list[str] = []  # echoed at once: a click.echo per line costs ~10 µs each
     for prefix, k, cont in graph_rows(list(key), parents_of):
         if k is None:
-            click.echo(prefix)
+            out.append(prefix)
             continue
         v = key[k]
         ref = f"{v.adapter}@{v.id[:12]}" if v.version in dup else v.ref  # a vN two branches minted
@@ -215,19 +219,21 @@ def _render_adapter_log(name: str, vs: list) -> None:
         )
         if v.aliases:
             head += "  (" + ", ".join(v.aliases) + ")"
-        click.echo(prefix + head)
+        out.append(prefix + head)
         details = []
         parents = [(f"{p.adapter}@{p.id[:12]}" if p.adapter == name and p.version in dup else p.ref) for p in v.parents]
         if parents:
             details.append("parents: " + ", ".join(parents))
         details.append(f"base: {_base_text(v)}")
         details.append(f"{human_bytes(v.size)}")
-        click.echo(f"{cont}    {_first_line(v.message)}")
-        click.echo(f"{cont}    " + " · ".join(details))
+        out.append(f"{cont}    {_first_line(v.message)}")
+        out.append(f"{cont}    " + " · ".join(details))
         if v.metrics:  # a line of their own: Trainer runs log many
-            click.echo(f"{cont}    metrics: " + _metrics_text(v.metrics))
+            out.append(f"{cont}    metrics: " + _metrics_text(v.metrics))
         if v.pruned:
-            click.echo(f"{cont}    " + style(_pruned_text(v.pruned), fg="red"))
+            out.append(f"{cont}    " + style(_pruned_text(v.pruned), fg="red"))
+    if out:
+        click.echo("\n".join(out))
 
 
 def _pruned_text(p) -> str:

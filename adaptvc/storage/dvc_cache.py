@@ -14,45 +14,21 @@ Repo (about a second) while producing exactly what ``dvc add`` would: ``dvc stat
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from adaptvc.errors import CorruptObjectError, InvalidAdapterError, ObjectMissingError
+from adaptvc.storage.copying import copy_hashing, file_md5, fsync_file
 from adaptvc.storage.dvc_config import read_dvc_config
 
-CHUNK = 1 << 20
+__all__ = ["DvcCache", "Pointer", "dumps_pointer", "file_md5", "parse_pointer", "read_pointer"]
+
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 POINTER_SUFFIX = ".dvc"
 # What to do about a damaged cache object: verify fetches a good copy from the DVC remote.
 REPAIR_HINT = "adaptvc verify --repair (replaces it with a hash-checked copy from the DVC remote)"
-
-
-def file_md5(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """``(md5 hex, size)`` of a file, streamed."""
-    h = hashlib.md5()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-def _copy_hashing(src: Path, dst_fh, *, fsync: bool = True) -> tuple[str, int]:
-    h = hashlib.md5()
-    size = 0
-    with open(src, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-            dst_fh.write(chunk)
-            size += len(chunk)
-    dst_fh.flush()
-    if fsync:
-        os.fsync(dst_fh.fileno())
-    return h.hexdigest(), size
 
 
 def _sweep_dead_temps(tmp_dir: Path) -> None:
@@ -131,12 +107,18 @@ class DvcCache:
                     out[md5] = entry.stat().st_size
         return out
 
-    def add(self, src: str | os.PathLike[str]) -> tuple[str, int]:
+    def add(self, src: str | os.PathLike[str], *, also: Path | None = None) -> tuple[str, int]:
         """Put a copy of ``src`` in the cache; returns ``(md5, size)``.
 
-        One pass: the file is hashed while copied to a temp file inside the cache, which is
-        then renamed to its md5 (or dropped when the cache already holds it). A crash
-        leaves at most a temp file, never a wrong object.
+        One pass (:func:`~adaptvc.storage.copying.copy_hashing`): the file is hashed while
+        copied (or reflinked) to a temp file inside the cache, fsync'ed once, then renamed
+        to its md5 (or dropped when the cache already holds it). A crash leaves at most a
+        temp file, never a wrong object.
+
+        Args:
+            src: the file to store.
+            also: a second destination written in the same pass (``save --from`` stages
+                the work-tree copy there: the source is read once, not once per copy).
         """
         src = Path(src)
         tmp_dir = self.path / "files" / "md5"
@@ -144,12 +126,14 @@ class DvcCache:
         _sweep_dead_temps(tmp_dir)
         tmp = tmp_dir / f".adaptvc-{os.getpid()}-{os.urandom(4).hex()}.tmp"
         try:
-            with open(tmp, "wb") as out:
-                md5, size = _copy_hashing(src, out)
+            done = copy_hashing(src, [tmp] if also is None else [tmp, also])
+            assert done.md5 is not None
+            md5, size = done.md5, done.size
             dest = self.object_path(md5)
             if dest.is_file():
                 tmp.unlink()
             else:
+                fsync_file(tmp)  # the cache object is the durable copy: once, at the end
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(tmp, 0o444)  # DVC keeps cache objects read-only
                 os.replace(tmp, dest)
@@ -185,11 +169,11 @@ class DvcCache:
                     return dest
                 except OSError:
                     pass  # another filesystem, or links not allowed: copy
-            with open(tmp, "wb") as out:
-                # No fsync: the cache object stays the durable copy (as with dvc checkout);
-                # the rename still means nobody sees a partial file.
-                got, _ = _copy_hashing(src, out, fsync=False)
-            if got != md5:
+            # A reflink where the filesystem can (the object's bytes are still read once
+            # to check them: it may have come from anywhere), else one hashed copy. No
+            # fsync: the cache object stays the durable copy (as with dvc checkout); the
+            # rename still means nobody sees a partial file.
+            if copy_hashing(src, [tmp]).md5 != md5:
                 raise self._corrupt(md5)
             os.replace(tmp, dest)
         except FileNotFoundError:

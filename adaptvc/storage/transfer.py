@@ -42,7 +42,8 @@ from adaptvc.errors import (
     TransferError,
 )
 from adaptvc.progress import ProgressCallback, TransferEvent, default_progress, progress_to  # noqa: F401 (re-exported)
-from adaptvc.storage.dvc_cache import REPAIR_HINT, DvcCache, file_md5
+from adaptvc.storage.copying import copy_hashing, file_md5
+from adaptvc.storage.dvc_cache import REPAIR_HINT, DvcCache
 from adaptvc.storage.dvc_config import read_merged
 from adaptvc.storage.remotes import get_remote
 
@@ -197,7 +198,19 @@ class RemoteStore:
                 failed[md5] = _as_error(md5, exc)
         return failed
 
+    @property
+    def is_local(self) -> bool:
+        """A directory remote: objects are copied (or reflinked) and hashed in one pass."""
+        return self.protocol == "local"
+
     def upload(self, local: Path, md5: str, size: int, callback: Any) -> None:
+        """Upload one cache object under its final name. To a directory remote it is read
+        once: hashed while copied (or reflinked) to a temporary name, and renamed only when
+        it hashes to ``md5``; elsewhere the caller has checked it (:meth:`push_one`).
+
+        Raises:
+            CorruptObjectError: (directory remote) the local copy does not hash to ``md5``.
+        """
         final = self.path(md5)
         self.fs.makedirs(self.fs.parent(final), exist_ok=True)
         if self.protocol in _ATOMIC_PUT_PROTOCOLS:
@@ -205,7 +218,12 @@ class RemoteStore:
             return
         tmp = self.fs.join(self.fs.parent(final), f".{_token()}.tmp")
         try:
-            self.fs.put_file(str(local), tmp, callback=callback, size=size)
+            if self.is_local:
+                callback.set_size(size)
+                if copy_hashing(local, [Path(tmp)], on_chunk=callback.relative_update).md5 != md5:
+                    raise _damaged_local(local, md5)
+            else:
+                self.fs.put_file(str(local), tmp, callback=callback, size=size)
             uploaded = self.fs.size(tmp)
             if uploaded != size:
                 raise TransferError(f"upload of {md5} is {uploaded} bytes, expected {size}", md5=md5, remote=self.name)
@@ -214,12 +232,39 @@ class RemoteStore:
             _quietly(self.fs.rm_file, tmp)
             raise
 
-    def download(self, md5: str, dest: Path, callback: Any) -> None:
+    def push_one(self, cache: DvcCache, md5: str, progress: ProgressCallback | None) -> int:
+        """Upload one cache object, MD5-checked so that a damaged cache never spreads to
+        the team (to a directory remote while copying: one read); its size.
+
+        Raises:
+            ObjectMissingError: not in the local cache.
+            CorruptObjectError: the local copy does not hash to ``md5``.
+        """
+        local = cache.object_path(md5)
+        if not local.is_file():
+            raise ObjectMissingError(f"not in the local DVC cache ({local})", md5s=(md5,))
+        if not self.is_local and file_md5(local)[0] != md5:
+            raise _damaged_local(local, md5)
+        size = local.stat().st_size
+        if progress:
+            progress(TransferEvent("start", md5, size))
+        self.upload(local, md5, size, _callback(md5, progress))
+        return size
+
+    def download(self, md5: str, dest: Path, callback: Any) -> str:
+        """Copy the object to ``dest``; the MD5 of what arrived (from a directory remote
+        computed while copying, or reflinking: one read)."""
+        if self.is_local:
+            done = copy_hashing(Path(self.path(md5)), [dest], on_chunk=callback.relative_update)
+            assert done.md5 is not None
+            return done.md5
         self.fs.get_file(self.path(md5), str(dest), callback=callback)
+        return file_md5(dest)[0]
 
     def fetch_into(self, cache: DvcCache, md5: str, progress: ProgressCallback | None) -> int:
         """Download one object into ``cache``; its size. It goes to a temporary name next
-        to its final place, is hashed, made read-only (as DVC does) and only then renamed.
+        to its final place, is hashed (from a directory remote: while copied, one pass),
+        made read-only (as DVC does) and only then renamed.
 
         Raises:
             CorruptObjectError: the copy on the remote does not hash to ``md5``.
@@ -230,8 +275,7 @@ class RemoteStore:
         if progress:
             progress(TransferEvent("start", md5, 0))
         try:
-            self.download(md5, tmp, _callback(md5, progress))
-            actual, _ = file_md5(tmp)
+            actual = self.download(md5, tmp, _callback(md5, progress))
             if actual != md5:
                 raise CorruptObjectError(
                     f"the copy on DVC remote {self.name!r} is damaged (its MD5 is {actual})",
@@ -262,6 +306,15 @@ def _modified_at(info: dict[str, Any]) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+def _damaged_local(local: Path, md5: str) -> CorruptObjectError:
+    return CorruptObjectError(
+        f"the local DVC cache holds a damaged copy ({local})",
+        what=f"DVC cache object {md5}",
+        path=str(local),
+        hint=REPAIR_HINT,
+    )
 
 
 def _missing_plugin(exc: ImportError) -> AdaptvcError:
@@ -405,21 +458,7 @@ def push_objects(
     cache = DvcCache.for_repo(root)
 
     def work(md5: str) -> int:
-        local = cache.object_path(md5)
-        if not local.is_file():
-            raise ObjectMissingError(f"not in the local DVC cache ({local})", md5s=(md5,))
-        if file_md5(local)[0] != md5:
-            raise CorruptObjectError(
-                f"the local DVC cache holds a damaged copy ({local})",
-                what=f"DVC cache object {md5}",
-                path=str(local),
-                hint=REPAIR_HINT,
-            )
-        size = local.stat().st_size
-        if progress:
-            progress(TransferEvent("start", md5, size))
-        store.upload(local, md5, size, _callback(md5, progress))
-        return size
+        return store.push_one(cache, md5, progress)
 
     moved, failed = _run_parallel(todo, work, jobs, progress)
     return TransferResult(

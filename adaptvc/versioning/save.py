@@ -5,7 +5,8 @@ It reads top to bottom, inside one :func:`~adaptvc.transaction.transaction`:
 1. **read** (:func:`_read_source`): find and validate the adapter files (PEFT config,
    safetensors header, no base-model weights; a legacy ``.bin`` is converted in the
    transaction's scratch directory) - nothing written yet;
-2. **store** the weights in the DVC cache, hashing while copying (one pass); the md5 is
+2. **store** the weights in the DVC cache, hashing while copying (one pass, which also
+   stages the work tree's copy for ``--from``; reflinks where possible); the md5 is
    the version's id. If the content (weights md5 and normalised config) equals the
    version the workspace is at, stop: no version is created. An orphan object after a
    failure is harmless, as with ``dvc add`` (``dvc gc`` removes it);
@@ -170,6 +171,7 @@ class _Source:
     weights: Path  # safetensors: the source's own, or converted from a legacy .bin in scratch space
     converted: bool  # the source held adapter_model.bin
     in_place: bool  # the source is the adapter's own directory
+    staged: Path | None  # where the work tree's copy of the weights is written (None: in place)
 
 
 def save_version(
@@ -208,7 +210,9 @@ def save_version(
     directory = validate.pick_source(Path(source) if source is not None else target, adapter)
     with transaction(repo, "save", adapter) as txn:
         src = _read_source(directory, in_place=directory.resolve() == target.resolve(), scratch=txn.workdir)
-        md5, size = repo.dvc_cache.add(src.weights)
+        # The source is read once: into the cache and, when the work tree needs a copy,
+        # into a staged one beside it in the same pass (reflinks where the filesystem can).
+        md5, size = repo.dvc_cache.add(src.weights, also=src.staged)
         versions = repo.versions(adapter)
         at = workspace_version(repo, adapter, versions)
         if at is not None and at.id == md5 and at.config_sha256 == sha256(src.config_bytes):
@@ -251,7 +255,8 @@ def _read_source(directory: Path, *, in_place: bool, scratch: Path) -> _Source:
     if converted:
         weights = _convert_bin(directory, scratch / "converted")
     validate.check_weights(weights, config)
-    return _Source(config, config_bytes(config), weights, converted, in_place)
+    staged = None if in_place and not converted else scratch / f"staged-{WEIGHTS_NAME}"
+    return _Source(config, config_bytes(config), weights, converted, in_place, staged)
 
 
 def _plan(
@@ -295,8 +300,9 @@ def _write_and_commit(txn: Transaction, version: AdapterVersion, src: _Source) -
     rel = repo.adapter_rel(version.adapter)
     d.mkdir(parents=True, exist_ok=True)
     txn.write_if_changed(d / CONFIG_NAME, src.config_bytes)
-    if not src.in_place or src.converted:
-        txn.put(d / WEIGHTS_NAME, lambda p: repo.dvc_cache.materialise(version.id, p))
+    staged = src.staged
+    if staged is not None:
+        txn.put(d / WEIGHTS_NAME, lambda p: _place_staged(repo, staged, version.id, p))
         if src.in_place and src.converted:
             txn.remove(d / LEGACY_WEIGHTS_NAME)
     txn.write_bytes(d / POINTER_NAME, dumps_pointer(version.id, version.size, WEIGHTS_NAME).encode())
@@ -319,8 +325,17 @@ def _write_and_commit(txn: Transaction, version: AdapterVersion, src: _Source) -
     assert commit is not None  # the manifest always gains a line
     if version.ref in txn.tags_taken:
         log.warning("tag %s already exists (another branch); %s is addressed by its id", version.ref, version.ref)
-    repo.state.remember(d / WEIGHTS_NAME, version.id, written_by_us=not src.in_place or src.converted)
+    repo.state.remember(d / WEIGHTS_NAME, version.id, written_by_us=src.staged is not None)
     return commit
+
+
+def _place_staged(repo: AdapterRepo, staged: Path, md5: str, dest: Path) -> None:
+    """Rename the copy staged while the weights were hashed into the work tree (the
+    scratch space is in ``.git``); from the cache when that is another filesystem."""
+    try:
+        os.replace(staged, dest)
+    except OSError:
+        repo.dvc_cache.materialise(md5, dest)
 
 
 def _warn_about_unusual_git_state(repo: AdapterRepo, version: AdapterVersion) -> None:
