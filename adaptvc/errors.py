@@ -276,3 +276,14 @@ class UnknownHookError(AdaptvcError, LookupError):
     def __init__(self, message: str, *, name: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.name = name
+
+
+# --- companion files and training state ---------------------------------------------
+
+
+class TrainingStateMissingError(AdaptvcError, LookupError):
+    """A version asked for its training state (``export --training-state``) has none."""
+
+    def __init__(self, message: str, *, ref: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.ref = ref

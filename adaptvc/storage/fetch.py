@@ -81,7 +81,13 @@ def ensure_objects(repo: ObjectStore, md5s: Iterable[str], *, labels: Mapping[st
         )
 
 
-def ensure_versions(repo: ObjectStore, versions: Iterable[object]) -> None:
-    """:func:`ensure_objects` for :class:`~adaptvc.manifest.AdapterVersion` objects."""
-    versions = list(versions)
-    ensure_objects(repo, [v.id for v in versions], labels={v.id: v.ref for v in versions})  # type: ignore[attr-defined]
+def ensure_versions(repo: ObjectStore, versions: Iterable[object], *, training_state: bool = True) -> None:
+    """:func:`ensure_objects` for every object of :class:`~adaptvc.manifest.AdapterVersion`
+    objects (``version.objects()``: weights, large companion files, training state;
+    ``training_state=False`` leaves the last out, for readers that only load the adapter)."""
+    labels: dict[str, str] = {}
+    for v in versions:
+        for obj in v.objects():  # type: ignore[attr-defined]
+            if training_state or obj.kind != "training_state":
+                labels.setdefault(obj.md5, v.ref if obj.kind == "weights" else f"{v.ref} {obj.name}")  # type: ignore[attr-defined]
+    ensure_objects(repo, list(labels), labels=labels)

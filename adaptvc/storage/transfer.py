@@ -42,7 +42,7 @@ from adaptvc.errors import (
     TransferError,
 )
 from adaptvc.progress import ProgressCallback, TransferEvent, default_progress, progress_to  # noqa: F401 (re-exported)
-from adaptvc.storage.dvc_cache import DvcCache, file_md5
+from adaptvc.storage.dvc_cache import DvcCache, content_md5, file_md5
 from adaptvc.storage.dvc_config import read_merged
 from adaptvc.storage.remotes import get_remote
 
@@ -203,7 +203,7 @@ class RemoteStore:
         try:
             self.download(md5, tmp, _callback(md5, progress))
             actual, _ = file_md5(tmp)
-            if actual != md5:
+            if actual != content_md5(md5):
                 raise CorruptObjectError(
                     f"the copy on DVC remote {self.name!r} is damaged (its MD5 is {actual})",
                     what=f"object {md5} on DVC remote {self.name!r}",
@@ -359,7 +359,7 @@ def push_objects(
         local = cache.object_path(md5)
         if not local.is_file():
             raise ObjectMissingError(f"not in the local DVC cache ({local})", md5s=(md5,))
-        if file_md5(local)[0] != md5:
+        if file_md5(local)[0] != content_md5(md5):
             raise CorruptObjectError(
                 f"the local DVC cache holds a damaged copy ({local})",
                 what=f"DVC cache object {md5}",

@@ -139,19 +139,21 @@ def _has_conflict(path: Path) -> bool:
         return False
 
 
-def ensure_gitignore(path: Path) -> bytes | None:
-    """The ``.gitignore`` bytes with the weights ignored (as ``dvc add`` writes it), or
-    ``None`` when it already ignores them."""
+def ensure_gitignore(path: Path, extra: Sequence[str] = ()) -> bytes | None:
+    """The ``.gitignore`` bytes with the weights (and ``extra`` lines: DVC-tracked
+    companions, the training state) ignored, as ``dvc add`` writes it; ``None`` when it
+    already ignores them."""
     try:
         old = path.read_bytes()
     except FileNotFoundError:
         old = b""
     lines = old.decode("utf-8", errors="replace").splitlines()
-    if GITIGNORE_LINE in lines:
+    missing = [line for line in dict.fromkeys([GITIGNORE_LINE, *extra]) if line not in lines]
+    if not missing:
         return None
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    return old + GITIGNORE_LINE.encode() + b"\n"
+    return old + "".join(f"{line}\n" for line in missing).encode()
 
 
 __all__ = [
