@@ -244,6 +244,8 @@ def _render_adapter_log(name: str, vs: list) -> None:
             details.append("parents: " + ", ".join(parents))
         details.append(f"base: {_base_text(v)}")
         details.append(f"{human_bytes(v.size)}")
+        if v.training_state:
+            details.append(f"training state {human_bytes(v.training_state.size)}")
         click.echo(f"{cont}    {_first_line(v.message)}")
         click.echo(f"{cont}    " + " · ".join(details))
         if v.metrics:  # a line of their own: Trainer runs log many
@@ -329,6 +331,11 @@ def show_command(ref: str, as_json: bool) -> None:
         ("targets", tm),
         ("parameters", f"{human_count(p.parameter_count)} ({p.parameter_count:,})"),
         ("size", human_bytes(v.size)),
+        ("companions", ", ".join(c.name for c in v.companions) or "-"),
+        (
+            "training state",
+            f"{human_bytes(v.training_state.size)} in {len(v.training_state.files)} files" if v.training_state else "-",
+        ),
         ("metrics", _metrics_text(v.metrics) or "-"),
     ]
     width = max(len(k) for k, _ in rows)
@@ -362,10 +369,12 @@ def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
     """Show which version each adapter is at, and its changes.
 
     One line per adapter in adapters/ (or per ADAPTER given): the version its directory is at, then its state:
-    clean, modified (weights and/or config differ), weights missing (run
+    clean, modified (weights, config and/or companion files differ), weights missing (run
     `adaptvc checkout NAME@vN` or `adaptvc pull`), never saved, deleted (the directory is gone
     but its versions are committed: `adaptvc checkout NAME` restores it); and the newest version
-    when the directory is at an older one.
+    when the directory is at an older one. Files in an adapter's directory that no
+    version holds (not adapter or companion files: see companion_files in
+    .adaptvc/config.toml) are listed as "not versioned".
 
     \b
     Examples:
@@ -400,6 +409,8 @@ def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
             extra += f"  [latest: {s.latest.ref}]"
         colour = {"clean": "green", "modified": "yellow"}.get(s.state, "red")
         click.echo(f"{s.adapter:<{width}}  {at:<{at_width}}  {style(s.state, fg=colour)}{extra}")
+        if s.unknown:
+            click.echo(f"{'':<{width}}  not versioned: {', '.join(s.unknown)}")
     for s in statuses:  # the next command for each state that needs one (stderr: talk)
         hint = _STATUS_HINTS.get(s.state)
         if hint:

@@ -10,7 +10,11 @@ token), anything larger or binary (``tokenizer.model``, a 9 MB ``tokenizer.json`
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 # Names (fnmatch patterns) of companion files, matched in the adapter directory only
@@ -73,3 +77,54 @@ def goes_to_git(path: Path, max_bytes: int) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+# -- comparing two sides' companion files ------------------------------------------------
+
+DIFF_TEXT_MAX_BYTES = 4 << 20  # larger files are reported as changed, without a text diff
+
+
+@dataclass(frozen=True)
+class CompanionChange:
+    """One companion file that differs between two adapters: ``added``, ``removed`` or
+    ``changed``; ``diff`` is a unified diff when both sides are UTF-8 text."""
+
+    name: str
+    change: str
+    diff: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "change": self.change, "diff": self.diff}
+
+
+def compare_companions(
+    a: Mapping[str, Callable[[], bytes]], b: Mapping[str, Callable[[], bytes]], *, label_a: str, label_b: str
+) -> tuple[CompanionChange, ...]:
+    """Which companion files differ between two sides (name → a function reading its bytes)."""
+    out = []
+    for name in sorted(a.keys() | b.keys()):
+        da = a[name]() if name in a else None
+        db = b[name]() if name in b else None
+        if da is not None and db is not None and hashlib.sha256(da).digest() == hashlib.sha256(db).digest():
+            continue
+        change = "added" if da is None else "removed" if db is None else "changed"
+        out.append(CompanionChange(name, change, _unified(name, da, db, label_a, label_b)))
+    return tuple(out)
+
+
+def _unified(name: str, da: bytes | None, db: bytes | None, label_a: str, label_b: str) -> str | None:
+    texts: list[list[str]] = []
+    for data in (da, db):
+        if data is not None and (len(data) > DIFF_TEXT_MAX_BYTES or b"\0" in data):
+            return None
+        try:
+            texts.append((data or b"").decode("utf-8").splitlines(keepends=True))
+        except UnicodeDecodeError:
+            return None
+    lines = difflib.unified_diff(texts[0], texts[1], f"{label_a}/{name}", f"{label_b}/{name}")
+    return "".join(_with_newlines(lines))
+
+
+def _with_newlines(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        yield line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"

@@ -17,9 +17,7 @@ transaction), so ``dvc status``/``dvc checkout``/``dvc pull`` agree with adaptvc
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,68 +232,3 @@ def changed_companions(repo: AdapterRepo, version: AdapterVersion) -> list[str]:
         elif repo.state.md5(p)[0] != c.md5:
             changed.append(c.name)
     return sorted(changed)
-
-
-# -- diff ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompanionChange:
-    """One companion file that differs between two versions: ``added``, ``removed`` or
-    ``changed``; ``diff`` is a unified diff when both sides are text."""
-
-    name: str
-    change: str
-    diff: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "change": self.change, "diff": self.diff}
-
-
-def diff_companions(
-    repo: AdapterRepo, a: AdapterVersion, b: AdapterVersion, *, max_text_bytes: int = 4 << 20
-) -> list[CompanionChange]:
-    """Which companion files changed from ``a`` to ``b``, with a unified diff for text."""
-    old = {c.name: c for c in a.companions}
-    new = {c.name: c for c in b.companions}
-    out = []
-    for name in sorted(old.keys() | new.keys()):
-        ca, cb = old.get(name), new.get(name)
-        if ca and cb and _content_id(ca) == _content_id(cb):
-            continue
-        change = "added" if ca is None else "removed" if cb is None else "changed"
-        out.append(CompanionChange(name, change, _unified(repo, name, a, ca, b, cb, max_text_bytes)))
-    return out
-
-
-def _content_id(c: StoredFile) -> str:
-    return c.sha256 or c.md5
-
-
-def _unified(
-    repo: AdapterRepo,
-    name: str,
-    a: AdapterVersion,
-    ca: StoredFile | None,
-    b: AdapterVersion,
-    cb: StoredFile | None,
-    limit: int,
-) -> str | None:
-    texts: list[list[str]] = []
-    for c in (ca, cb):
-        if c is None:
-            texts.append([])
-            continue
-        if c.size > limit:
-            return None
-        try:
-            texts.append(companion_bytes(repo, c).decode("utf-8").splitlines(keepends=True))
-        except (UnicodeDecodeError, OSError):
-            return None
-    lines = difflib.unified_diff(texts[0], texts[1], f"{a.ref}/{name}", f"{b.ref}/{name}")
-    return "".join(_lines_ending(lines))
-
-
-def _lines_ending(lines: Iterator[str]) -> Iterator[str]:
-    for line in lines:
-        yield line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
