@@ -239,18 +239,21 @@ class DiffResult:
         return ranked[: max(n, 0)]
 
     def to_dict(self, *, top: int = 10) -> dict[str, Any]:
-        """The ``--json`` document; ``summary.top`` lists the ``top`` modules by relative change."""
+        """The ``--json`` document; ``summary.top`` lists the ``top`` modules by relative change;
+        ``companions`` (only when some differ) lists companion files with their diffs."""
         summary = self.summary.to_dict()
         summary["top"] = [{"module": m.module, "relative": _num(m.relative)} for m in self.top(top)]
-        return {
+        doc = {
             "a": self.a,
             "b": self.b,
             "config": {k: [v[0], v[1]] for k, v in self.config.items()},
             "modules": [m.to_dict() for m in self.modules],
             "tensors": [t.to_dict() for t in self.tensors],
             "summary": summary,
-            "companions": [c.to_dict() for c in self.companions],
         }
+        if self.companions:  # the key appears when companion files differ (documents stay as they were)
+            doc["companions"] = [c.to_dict() for c in self.companions]
+        return doc
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Write a heatmap of relative change (layers × module types) to ``path`` (PNG).
