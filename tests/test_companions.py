@@ -206,6 +206,13 @@ def test_training_state_is_stored_listed_and_exported(avc_repo, tmp_path):
     adaptvc.checkout("task_a@v2")
     assert (d / "training_state" / "optimizer.pt").read_bytes() == (ckpt / "optimizer.pt").read_bytes()
     assert "up to date" in dvc(avc_repo, "status").stdout
+    assert adaptvc.save(adapter="task_a", message="nothing changed").new is False  # the state is kept, no v3
+
+    write_adapter(d, 3)
+    v3 = adaptvc.save(adapter="task_a", message="epoch 3, no state")
+    assert v3.training_state is None and v3.parents[0].ref == "task_a@v2"
+    assert not (d / "training_state").exists() and f"{A}/training_state.dvc" not in _head_files(avc_repo)
+    assert "up to date" in dvc(avc_repo, "status").stdout
 
 
 def test_a_directory_without_trainer_state_is_refused(avc_repo, tmp_path):

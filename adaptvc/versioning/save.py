@@ -233,11 +233,12 @@ def save_version(
         state = store_training_state(repo, request.training_state) if request.training_state else None
         versions = repo.versions(adapter)
         at = workspace_version(repo, adapter, versions)
-        if at is not None and (at.id, at.config_sha256, at.companions, at.training_state) == (
-            md5,
-            sha256(src.config_bytes),
-            companions,
-            state,
+        # Training state counts only when given: re-saving a checked-out version that has
+        # one, unchanged and without --training-state, is not a new version.
+        if (
+            at is not None
+            and (at.id, at.config_sha256, at.companions) == (md5, sha256(src.config_bytes), companions)
+            and (state is None or state == at.training_state)
         ):
             log.info("%s: content identical to %s; no version created", adapter, at.ref)
             return replace(at, new=False)
