@@ -58,3 +58,4 @@ def test_round_trip_through_each_remote_kind(avc_repo: Path, dvc_remote: RemoteS
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 4
     assert (out / "README.md").read_text() == "# task_a\n\nA LoRA adapter.\n"
     assert adaptvc.show("task_a@v2", repo=bob).companions == v2.companions
+    assert adaptvc.show("task_a@v1", repo=bob).training_state == v1.training_state
