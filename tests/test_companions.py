@@ -222,3 +222,20 @@ def test_a_directory_without_trainer_state_is_refused(avc_repo, tmp_path):
     proc = run_cli("save", "-a", "task_a", "-m", "x", "--training-state", str(tmp_path / "ckpt"), cwd=avc_repo)
     assert proc.returncode == 1 and "no trainer_state.json" in proc.stderr and "Hint:" in proc.stderr
     assert adaptvc.log("task_a") == []
+
+
+def test_git_checkout_moves_the_dvc_companions_and_training_state_with_it(avc_repo, tmp_path):
+    d = write_adapter(avc_repo / A, 1)
+    adaptvc.save(adapter="task_a", message="plain")
+    git(avc_repo, "tag", "plain")
+    write_adapter(d, 2)
+    _companions(d)
+    adaptvc.save(adapter="task_a", message="with extras", training_state=_checkpoint(tmp_path / "ckpt", 4))
+    assert (d / "training_state" / "optimizer.pt").is_file()
+
+    git(avc_repo, "checkout", "-q", "plain")  # the post-checkout hook syncs the workspace
+    assert not (d / "training_state").exists() and not (d / "tokenizer.model").exists()
+    assert git(avc_repo, "status", "--porcelain", "--untracked-files=all", A) == ""  # nothing for git add -A
+    git(avc_repo, "checkout", "-q", "main")
+    assert (d / "training_state" / "optimizer.pt").is_file() and (d / "tokenizer.model").is_file()
+    assert "up to date" in dvc(avc_repo, "status").stdout

@@ -136,6 +136,36 @@ def write_dvc_files(txn: Transaction, version: AdapterVersion) -> None:
             _put_object(txn, d / TRAINING_STATE_DIR / f.name, f.md5, link=True)
 
 
+def drop_orphan_dvc_files(txn: Transaction, adapter: str) -> None:
+    """DVC-tracked extras left in the directory after git removed their pointers (a
+    ``git checkout`` of a commit whose version has none): git no longer ignores them, so
+    they would show in ``git status`` and go into git with ``git add -A`` (optimizer state
+    in git). Removed when the DVC cache holds their content (they come back with their
+    version, as ``sync`` removes orphan weights); otherwise kept."""
+    repo = txn.repo
+    d = repo.adapter_dir(adapter)
+    state = d / TRAINING_STATE_DIR
+    if state.is_dir() and not (d / TRAINING_STATE_POINTER).exists():
+        files = [p for p in state.rglob("*") if p.is_file()]
+        if all(repo.dvc_cache.has(repo.state.md5(p)[0]) for p in files):
+            for p in files:
+                txn.remove(p)
+            for sub in sorted((p for p in state.rglob("*") if p.is_dir()), reverse=True):
+                sub.rmdir()
+            state.rmdir()
+    rel = repo.adapter_rel(adapter)
+    candidates = {
+        name: p
+        for name, p in find_files(d, repo.config.companion_files).items()
+        if not (d / f"{name}{POINTER_SUFFIX}").exists()
+    }
+    if candidates:
+        tracked = set(git_ops.head_paths(repo.root, rel))
+        for name, p in candidates.items():
+            if f"{rel}/{name}" not in tracked and repo.dvc_cache.has(repo.state.md5(p)[0]):
+                txn.remove(p)
+
+
 def _present_companions(repo: AdapterRepo, d: Path) -> list[str]:
     """Companion files (or their pointers) in the directory now."""
     names = set(find_files(d, repo.config.companion_files))

@@ -26,7 +26,7 @@ from adaptvc.repo import AdapterRepo
 from adaptvc.storage.dvc_cache import read_pointer
 from adaptvc.storage.fetch import ensure_objects
 from adaptvc.transaction import Transaction, transaction
-from adaptvc.versioning.companions import write_dvc_files
+from adaptvc.versioning.companions import drop_orphan_dvc_files, write_dvc_files
 from adaptvc.versioning.workspace import POINTER_NAME, state_record
 
 log = logging.getLogger("adaptvc")
@@ -219,10 +219,11 @@ def _pointed_versions(repo: AdapterRepo) -> list[AdapterVersion]:
 
 def _write_dvc_extras(txn: Transaction) -> None:
     """The DVC-tracked companion files and training state that the checked-out pointers
-    name (git brought the pointers; these are the files ``dvc checkout`` would write).
-    Missing objects are left out with a warning."""
+    name (git brought the pointers; these are the files ``dvc checkout`` would write), and
+    none that no pointer names any more. Missing objects are left out with a warning."""
     for version in _pointed_versions(txn.repo):
         try:
             write_dvc_files(txn, version)
+            drop_orphan_dvc_files(txn, version.adapter)
         except AdaptvcError as exc:
             log.warning("%s: %s", version.ref, exc.message + (f" ({exc.hint})" if exc.hint else ""))
