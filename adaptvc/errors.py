@@ -408,3 +408,14 @@ class UnknownColumnError(AdaptvcError, LookupError):
         super().__init__(message, hint=hint)
         self.column = column
         self.columns = columns
+
+
+# --- companion files and training state ---------------------------------------------
+
+
+class TrainingStateMissingError(AdaptvcError, LookupError):
+    """A version asked for its training state (``export --training-state``) has none."""
+
+    def __init__(self, message: str, *, ref: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.ref = ref

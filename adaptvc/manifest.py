@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptvc.errors import InvalidAdapterError
+from adaptvc.storage.dvc_cache import dir_object_bytes
 
 MANIFEST_NAME = "versions.jsonl"
 PRUNED_RECORD = "pruned"  # the "record" field of a line that marks a version pruned (adaptvc gc)
@@ -129,6 +130,80 @@ class PruneRecord:
 
 
 @dataclass(frozen=True)
+class StoredFile:
+    """One file of a version beyond its config and weights: a companion file (tokenizer,
+    model card, ...) or one file of its training state. Stored in git (``git_blob``,
+    ``sha256``) or as a DVC object (``md5``)."""
+
+    name: str  # posix path relative to the adapter directory (or to the training state)
+    size: int
+    md5: str = ""
+    git_blob: str = ""
+    sha256: str = ""
+
+    @property
+    def storage(self) -> str:
+        return "git" if self.git_blob else "dvc"
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.git_blob:
+            return {"name": self.name, "size": self.size, "git_blob": self.git_blob, "sha256": self.sha256}
+        return {"name": self.name, "size": self.size, "md5": self.md5}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StoredFile:
+        return cls(
+            name=str(d["name"]),
+            size=int(d.get("size") or 0),
+            md5=str(d.get("md5") or ""),
+            git_blob=str(d.get("git_blob") or ""),
+            sha256=str(d.get("sha256") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """A Trainer checkpoint's state (optimizer, scheduler, RNG, trainer state) stored with
+    a version: ONE DVC directory object ``md5`` (``<md5>.dir``) listing ``files``. Opaque
+    bytes to adaptvc: never unpickled."""
+
+    md5: str
+    files: tuple[StoredFile, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "md5": self.md5,
+            "size": self.size,
+            "nfiles": len(self.files),
+            "files": [f.to_dict() for f in self.files],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> TrainingState | None:
+        if not d:
+            return None
+        return cls(str(d["md5"]), tuple(StoredFile.from_dict(f) for f in d.get("files") or ()))
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One DVC object a version needs: what to push, fetch, keep or count.
+    ``kind`` is ``"weights"``, ``"companion"`` or ``"training_state"``."""
+
+    kind: str
+    md5: str  # the object's key in the DVC cache (``<md5>.dir`` for a directory object)
+    size: int
+    name: str  # the file it is, relative to the adapter directory
+
+
+TRAINING_STATE_DIR = "training_state"  # the workspace directory its DVC pointer names
+
+
+@dataclass(frozen=True)
 class AdapterVersion:
     """One saved version of one adapter.
 
@@ -151,6 +226,8 @@ class AdapterVersion:
     metrics: dict[str, Any] = field(default_factory=dict, hash=False)
     config_sha256: str = ""
     config_blob: str = ""  # git blob id of adapter_config.json: `git cat-file blob <id>`
+    companions: tuple[StoredFile, ...] = ()  # tokenizer files, model card, ... (see adaptvc.companions)
+    training_state: TrainingState | None = None
     commit: str | None = field(default=None, compare=False)
     aliases: tuple[str, ...] = field(default=(), compare=False)
     directory: str = field(default="", compare=False)  # e.g. "adapters/task_a", posix, repo-relative
@@ -178,7 +255,26 @@ class AdapterVersion:
             {"path": f"{d}/adapter_model.safetensors", "storage": "dvc", "md5": self.id, "size": self.size},
             {"path": f"{d}/adapter_model.safetensors.dvc", "storage": "git"},
             {"path": f"{d}/{MANIFEST_NAME}", "storage": "git"},
+            *({"path": f"{d}/{c.name}", "storage": c.storage, **c.to_dict()} for c in self.companions),
+            *(
+                [{"path": f"{d}/{TRAINING_STATE_DIR}", "storage": "dvc", **self.training_state.to_dict()}]
+                if self.training_state
+                else []
+            ),
         ]
+
+    def objects(self) -> tuple[StoredObject, ...]:
+        """Every DVC object this version needs, with md5 and size: its weights, its large
+        companion files, and its training state (the directory object, then each file).
+        Push, fetch (and whatever keeps or counts objects) iterate this."""
+        out = [StoredObject("weights", self.id, self.size, "adapter_model.safetensors")]
+        out += [StoredObject("companion", c.md5, c.size, c.name) for c in self.companions if c.storage == "dvc"]
+        ts = self.training_state
+        if ts is not None:
+            listing = dir_object_bytes((f.name, f.md5) for f in ts.files)
+            out.append(StoredObject("training_state", ts.md5, len(listing), TRAINING_STATE_DIR))
+            out += [StoredObject("training_state", f.md5, f.size, f"{TRAINING_STATE_DIR}/{f.name}") for f in ts.files]
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form of ``log`` and ``show``."""
@@ -201,6 +297,8 @@ class AdapterVersion:
             "config_sha256": self.config_sha256,
             "files": self.files(),
             "pruned": self.pruned.to_dict() if self.pruned else None,
+            "companions": [c.name for c in self.companions],
+            "training_state": self.training_state.to_dict() if self.training_state else None,
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -219,6 +317,9 @@ class AdapterVersion:
             "peft": self.peft.to_dict(),
             "metrics": dict(self.metrics),
             "config": {"sha256": self.config_sha256, "git_blob": self.config_blob},
+            # Optional keys, absent on versions without them (and on lines written before them).
+            **({"companions": [c.to_dict() for c in self.companions]} if self.companions else {}),
+            **({"training_state": self.training_state.to_dict()} if self.training_state else {}),
         }
 
     @classmethod
@@ -238,6 +339,8 @@ class AdapterVersion:
             metrics=dict(rec.get("metrics") or {}),
             config_sha256=str(config.get("sha256") or ""),
             config_blob=str(config.get("git_blob") or ""),
+            companions=tuple(StoredFile.from_dict(c) for c in rec.get("companions") or ()),
+            training_state=TrainingState.from_dict(rec.get("training_state")),
             directory=directory,
         )
 

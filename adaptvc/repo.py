@@ -11,6 +11,12 @@ Configuration: ``.adaptvc/config.toml``, committed, read with tomllib (tomli bef
     adapters_dir = "adapters"   # where adapters/<name>/ live, relative to the repo root
     lock_timeout = 60           # seconds a second process waits for the lock
 
+    # companion files versioned with the adapter (fnmatch patterns; default: the tokenizer
+    # files, README.md, generation_config.json, chat_template.jinja; see
+    # adaptvc.formats.companions.DEFAULT_COMPANIONS)
+    companion_files = ["tokenizer*.json", "README.md"]
+    companion_git_max_bytes = 1048576   # larger (or binary) companions go to DVC
+
     [gc]                        # the team's retention policy: see adaptvc.versioning.retention
     keep_last = 5
 """
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptvc.errors import AdapterNotFoundError, CorruptObjectError, InvalidAdapterError, NotARepositoryError
+from adaptvc.formats.companions import DEFAULT_COMPANIONS, DEFAULT_GIT_MAX_BYTES
 from adaptvc.manifest import (
     ALIASES_NAME,
     MANIFEST_NAME,
@@ -61,6 +68,8 @@ class RepoConfig:
     adapters_dir: str = "adapters"
     lock_timeout: float = 60.0
     gc: dict[str, Any] = field(default_factory=dict)  # [gc]: the retention policy (adaptvc.versioning.retention)
+    companion_files: tuple[str, ...] = DEFAULT_COMPANIONS
+    companion_git_max_bytes: int = DEFAULT_GIT_MAX_BYTES
 
 
 def find_git_root(start: str | os.PathLike[str] = ".") -> tuple[Path, Path]:
@@ -139,7 +148,18 @@ class AdapterRepo:
         gc = data.get("gc", {})
         if not isinstance(gc, dict):
             raise InvalidAdapterError(f"{path}: [gc] must be a table", path=str(path))
-        return RepoConfig(adapters_dir=adapters_dir, lock_timeout=float(section.get("lock_timeout", 60.0)), gc=gc)
+        companions = section.get("companion_files", list(DEFAULT_COMPANIONS))
+        if not isinstance(companions, list) or not all(isinstance(c, str) and "/" not in c for c in companions):
+            raise InvalidAdapterError(
+                f"{path}: companion_files must be a list of file names or patterns (no '/')", path=str(path)
+            )
+        return RepoConfig(
+            adapters_dir=adapters_dir,
+            lock_timeout=float(section.get("lock_timeout", 60.0)),
+            gc=gc,
+            companion_files=tuple(companions),
+            companion_git_max_bytes=int(section.get("companion_git_max_bytes", DEFAULT_GIT_MAX_BYTES)),
+        )
 
     # -- places -------------------------------------------------------------------------
     @property
@@ -272,11 +292,15 @@ class AdapterRepo:
 
     def version_config(self, version: AdapterVersion) -> bytes:
         """The version's ``adapter_config.json`` bytes, from git, checked against the manifest."""
-        data = git_ops.cat_blob(self.root, version.config_blob)
-        if version.config_sha256 and hashlib.sha256(data).hexdigest() != version.config_sha256:
+        return self.git_blob(version.config_blob, sha256=version.config_sha256, what=f"the config of {version.ref}")
+
+    def git_blob(self, blob: str, *, sha256: str = "", what: str = "a file") -> bytes:
+        """A file a manifest records by git blob id, checked against its recorded sha256."""
+        data = git_ops.cat_blob(self.root, blob)
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
             raise CorruptObjectError(
-                f"the config of {version.ref} in git does not match its manifest record",
-                what=f"git blob {version.config_blob}",
+                f"{what} in git does not match its manifest record",
+                what=f"git blob {blob}",
                 hint="git fsck; the repository may be damaged",
             )
         return data

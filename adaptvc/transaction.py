@@ -422,6 +422,7 @@ def _restore_files(j: Journal) -> None:
             if backup_text is None:
                 path.unlink(missing_ok=True)
             else:
+                path.parent.mkdir(parents=True, exist_ok=True)  # an emptied directory may have been removed
                 try:
                     os.replace(backup_text, path)
                 except OSError:  # backup on another filesystem than the work tree

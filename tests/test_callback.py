@@ -150,3 +150,22 @@ def test_invalid_adapter_name_fails_before_training():
         AdaptvcCallback("bad name/..")
     with pytest.raises(ValueError):
         AdaptvcCallback("task_a", every="step")
+
+
+def test_training_state_per_checkpoint_and_a_clear_error_without_one(adaptvc_repo, tmp_path):
+    import adaptvc
+    from adaptvc.integrations.transformers import AdaptvcCallback
+
+    root = adaptvc_repo.working_dir
+    every_epoch = AdaptvcCallback("task_a", repo=root, training_state=True)
+    with pytest.raises(ValueError, match="save_strategy='epoch'"):
+        _trainer(_peft_model(), tmp_path, [every_epoch], epochs=1, save_strategy="no").train()
+
+    callback = AdaptvcCallback("task_a", repo=root, every="save", training_state=True, strict=True)
+    _trainer(_peft_model(), tmp_path, [callback], epochs=1, save_strategy="steps", save_steps=2).train()
+    versions = adaptvc.log("task_a", repo=root)
+    assert [v.ref for v in versions] == ["task_a@v2", "task_a@v1"]
+    for v, step in zip(versions, (4, 2), strict=True):
+        exported = adaptvc.export(v.ref, tmp_path / v.ref, repo=root, training_state=True)
+        assert json.loads((exported / "trainer_state.json").read_text())["global_step"] == step
+        assert {"optimizer.pt", "scheduler.pt", "training_args.bin"} <= {p.name for p in exported.iterdir()}

@@ -36,6 +36,7 @@ from adaptvc.adapter_diff.result import (
     relative_change,
 )
 from adaptvc.adapter_diff.sources import AdapterSource
+from adaptvc.formats.companions import compare_companions
 from adaptvc.formats.safetensors_reader import SafetensorsReader
 
 Progress = Callable[[int, int], None]
@@ -154,6 +155,7 @@ def diff_sources(
         tensors=tuple(tensors.tensors),
         summary=_summary(modules, tensors, base_check),
         notes=tuple(notes),
+        companions=compare_companions(a.companions, b.companions, label_a=a.label, label_b=b.label),
     )
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adaptvc.formats.companions import CompanionChange
+
 
 def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
@@ -198,6 +200,8 @@ class DiffResult:
         modules: per-module comparison of the effective updates ΔW, in module order.
         tensors: elementwise comparison of the other tensors.
         summary: totals, counts, added/removed/reshaped, base-model check.
+        companions: companion files (tokenizer files, README.md, ...) added, removed or
+            changed, with a unified diff for text files.
     """
 
     a: str
@@ -209,13 +213,16 @@ class DiffResult:
     tensors: tuple[TensorDiff, ...]
     summary: DiffSummary
     notes: tuple[str, ...] = field(default=())
+    companions: tuple[CompanionChange, ...] = field(default=())  # tokenizer, model card, ... that differ
 
     @property
     def identical(self) -> bool:
-        """No config change, no tensor change, nothing added, removed or reshaped."""
+        """No config change, no tensor change, no companion file change, nothing added,
+        removed or reshaped."""
         s = self.summary
         return not (
             self.config
+            or self.companions
             or s.modules_changed
             or s.tensors_changed
             or s.modules_added
@@ -232,10 +239,11 @@ class DiffResult:
         return ranked[: max(n, 0)]
 
     def to_dict(self, *, top: int = 10) -> dict[str, Any]:
-        """The ``--json`` document; ``summary.top`` lists the ``top`` modules by relative change."""
+        """The ``--json`` document; ``summary.top`` lists the ``top`` modules by relative change;
+        ``companions`` (only when some differ) lists companion files with their diffs."""
         summary = self.summary.to_dict()
         summary["top"] = [{"module": m.module, "relative": _num(m.relative)} for m in self.top(top)]
-        return {
+        doc = {
             "a": self.a,
             "b": self.b,
             "config": {k: [v[0], v[1]] for k, v in self.config.items()},
@@ -243,6 +251,9 @@ class DiffResult:
             "tensors": [t.to_dict() for t in self.tensors],
             "summary": summary,
         }
+        if self.companions:  # the key appears when companion files differ (documents stay as they were)
+            doc["companions"] = [c.to_dict() for c in self.companions]
+        return doc
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Write a heatmap of relative change (layers × module types) to ``path`` (PNG).

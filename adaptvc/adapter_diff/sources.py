@@ -7,9 +7,11 @@ versioning core (``task_a``, ``task_a@v3``, ``task_a@<id>``, ``task_a@<alias>``)
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from adaptvc.base_model import base_model_dict
 from adaptvc.errors import InvalidAdapterError, InvalidRefError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
 from adaptvc.formats.adapter_dir import open_adapter_dir
+from adaptvc.formats.companions import DEFAULT_COMPANIONS, find_files
 
 # The repository model (adaptvc.repo, .refs, .storage.fetch) is imported only when a side
 # is a saved version or the workspace: `adaptvc diff DIR_A DIR_B` would otherwise pay
@@ -45,6 +48,7 @@ class AdapterSource:
     config: dict[str, Any]
     base_model: dict[str, Any] = field(default_factory=dict)
     origin: str = ""  # for people: the directory, or "saved version <id>: <message>"
+    companions: Mapping[str, Callable[[], bytes]] = field(default_factory=dict)  # name -> its bytes
 
 
 def _base_from_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +86,7 @@ def directory_source(path: str | os.PathLike[str], *, label: str | None = None) 
         config=config,
         base_model=base_model_dict(config),
         origin=str(directory),
+        companions={name: p.read_bytes for name, p in find_files(directory, DEFAULT_COMPANIONS).items()},
     )
 
 
@@ -126,7 +131,7 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
 
     adapter_repo = AdapterRepo.open(repo)
     version = resolve_version(adapter_repo, ref, with_commit=False)
-    ensure_versions(adapter_repo, [version])
+    ensure_versions(adapter_repo, [version], training_state=False)
     # Read in place, so checked here: rehashed unless the verified record vouches for it.
     check_objects(
         adapter_repo.dvc_cache, VerifiedRecord(adapter_repo.state_dir), [version.id], labels={version.id: version.ref}
@@ -150,6 +155,14 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
         config=config,
         base_model=base,
         origin=f"saved version {version.id[:12]}: {version.message.splitlines()[0] if version.message else ''}",
+        companions={
+            c.name: (
+                functools.partial(adapter_repo.git_blob, c.git_blob, sha256=c.sha256)
+                if c.storage == "git"
+                else adapter_repo.dvc_cache.object_path(c.md5).read_bytes
+            )
+            for c in version.companions
+        },
     )
 
 
@@ -177,4 +190,6 @@ def workspace_source(ref: str, *, repo: str | os.PathLike[str] = ".") -> Adapter
             path=str(directory),
             hint=f"adaptvc checkout {name}   (or give REF_B)",
         )
-    return directory_source(directory, label=f"{name} (workspace)")
+    source = directory_source(directory, label=f"{name} (workspace)")
+    found = find_files(directory, adapter_repo.config.companion_files)  # the repository's names
+    return replace(source, companions={n: p.read_bytes for n, p in found.items()})

@@ -22,10 +22,26 @@ def checkout(ref: str, *, repo: str | os.PathLike[str] = ".", force: bool = Fals
 
 
 def export(
-    ref: str, directory: str | os.PathLike[str], *, repo: str | os.PathLike[str] = ".", force: bool = False
+    ref: str,
+    directory: str | os.PathLike[str],
+    *,
+    repo: str | os.PathLike[str] = ".",
+    force: bool = False,
+    training_state: bool = False,
 ) -> Path:
-    """Write ``ref``'s ``adapter_config.json`` and ``adapter_model.safetensors`` into ``directory``."""
-    return export_version(AdapterRepo.open(repo), ref, directory, force=force)
+    """Write ``ref``'s ``adapter_config.json``, ``adapter_model.safetensors`` and companion
+    files into ``directory``; with ``training_state``, also the training state saved with
+    it, so that ``trainer.train(resume_from_checkpoint=directory)`` resumes from ``ref``.
+
+    Raises:
+        DestinationNotEmptyError: adapter files already there and not ``force``.
+        TrainingStateMissingError: ``training_state`` and ``ref`` was saved without it.
+
+    Example:
+        >>> trainer.train(resume_from_checkpoint=adaptvc.export("task_a@v6", "resume",
+        ...               training_state=True))                            # doctest: +SKIP
+    """
+    return export_version(AdapterRepo.open(repo), ref, directory, force=force, training_state=training_state)
 
 
 def resolve(ref: str, *, repo: str | os.PathLike[str] = ".") -> Path:

@@ -21,6 +21,7 @@ def save(
     metrics: dict[str, Any] | None = None,
     parent: str | None = None,
     base_model: str | None = None,
+    training_state: str | os.PathLike[str] | None = None,
 ) -> AdapterVersion:
     """Save a version of ``adapter``: weights to DVC, config + pointer + manifest to git,
     one commit touching only the adapter's files, an annotated tag ``NAME@vN``.
@@ -36,6 +37,9 @@ def save(
         metrics: e.g. ``{"eval_loss": 1.92}``.
         parent: a ref to record as parent instead of the version the workspace is at.
         base_model: overrides the config's ``base_model_name_or_path`` in the base-model link.
+        training_state: a Trainer checkpoint directory whose state (optimizer, scheduler,
+            RNG, trainer state) is stored with the version, in DVC (resume with
+            ``export(..., training_state=True)``).
 
     Returns:
         The :class:`~adaptvc.manifest.AdapterVersion`; ``.new`` is False when the content
@@ -54,10 +58,24 @@ def save(
     r = AdapterRepo.open(repo)
     if model_or_directory is None or isinstance(model_or_directory, (str, os.PathLike)):
         return save_version(
-            r, adapter, message, source=model_or_directory, metrics=metrics, parent=parent, base_model=base_model
+            r,
+            adapter,
+            message,
+            source=model_or_directory,
+            metrics=metrics,
+            parent=parent,
+            base_model=base_model,
+            training_state=training_state,
         )
     return save_model(
-        r, model_or_directory, adapter=adapter, message=message, metrics=metrics, parent=parent, base_model=base_model
+        r,
+        model_or_directory,
+        adapter=adapter,
+        message=message,
+        metrics=metrics,
+        parent=parent,
+        base_model=base_model,
+        training_state=training_state,
     )
 
 

@@ -54,8 +54,23 @@ def render_text(result: DiffResult, top: int) -> list[str]:
     lines += ["", *_config_lines(result)]
     lines += ["", *_module_lines(result, top)]
     lines += _tensor_lines(result, top)
+    lines += _companion_lines(result)
     if result.identical:
-        lines += ["", "identical: no change in config or weights"]
+        lines += ["", "identical: no change in config, weights or companion files"]
+    return lines
+
+
+def _companion_lines(result: DiffResult) -> list[str]:
+    """Companion files (tokenizer, model card, ...) that differ, with their text diffs."""
+    if not result.companions:
+        return []
+    lines = ["", "companion files:"]
+    lines += [
+        f"  {c.change:<8} {c.name}" + ("" if c.diff is not None else "  (binary or large)") for c in result.companions
+    ]
+    for c in result.companions:
+        if c.diff:
+            lines += ["", *c.diff.rstrip("\n").splitlines()]
     return lines
 
 

@@ -87,6 +87,13 @@ def _parse_metrics(ctx: click.Context, param: click.Parameter, values: Sequence[
 @click.option(
     "--base-model", metavar="PATH_OR_ID", help="Base model to link instead of the config's base_model_name_or_path."
 )
+@click.option(
+    "--training-state",
+    type=click.Path(file_okay=False, path_type=str),
+    callback=not_empty,
+    metavar="CHECKPOINT_DIR",
+    help="Also store the Trainer checkpoint's optimizer, scheduler, RNG and trainer state (DVC, never git).",
+)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def save_command(
     adapter: str,
@@ -95,6 +102,7 @@ def save_command(
     metrics: dict[str, Any],
     parent: str | None,
     base_model: str | None,
+    training_state: str | None,
     as_json: bool,
 ) -> None:
     """Save the adapter's current files as a new version.
@@ -104,12 +112,26 @@ def save_command(
     tagged NAME@vN. Whatever else you had staged or modified stays as it was. Saving content
     identical to the version the workspace is at creates no version.
 
+    Companion files beside the adapter (tokenizer files, README.md, generation_config.json,
+    chat_template.jinja; names set by companion_files in .adaptvc/config.toml) are part of
+    the version: small text files in git, large or binary ones in DVC. --training-state
+    stores a Trainer checkpoint's state too, so that training can resume from this version.
+
     \b
     Examples:
       adaptvc save --adapter task_a -m "epoch 3" --metric eval_loss=1.92
       adaptvc save --adapter task_a --from outputs/checkpoint-500 -m "step 500"
+      adaptvc save --adapter task_a --from outputs/checkpoint-500 --training-state outputs/checkpoint-500 -m "step 500"
     """
-    version = api.save(source, adapter=adapter, message=message, metrics=metrics, parent=parent, base_model=base_model)
+    version = api.save(
+        source,
+        adapter=adapter,
+        message=message,
+        metrics=metrics,
+        parent=parent,
+        base_model=base_model,
+        training_state=training_state,
+    )
     if as_json:
         emit_json({**version.to_dict(), "created": version.new})
         return
@@ -226,6 +248,8 @@ def _render_adapter_log(name: str, vs: list) -> None:
             details.append("parents: " + ", ".join(parents))
         details.append(f"base: {_base_text(v)}")
         details.append(f"{human_bytes(v.size)}")
+        if v.training_state:
+            details.append(f"training state {human_bytes(v.training_state.size)}")
         out.append(f"{cont}    {_first_line(v.message)}")
         out.append(f"{cont}    " + " · ".join(details))
         if v.metrics:  # a line of their own: Trainer runs log many
@@ -319,6 +343,11 @@ def show_command(ref: str, as_json: bool) -> None:
         ("targets", tm),
         ("parameters", f"{human_count(p.parameter_count)} ({p.parameter_count:,})"),
         ("size", human_bytes(v.size)),
+        ("companions", ", ".join(c.name for c in v.companions) or "-"),
+        (
+            "training state",
+            f"{human_bytes(v.training_state.size)} in {len(v.training_state.files)} files" if v.training_state else "-",
+        ),
         ("metrics", _metrics_text(v.metrics) or "-"),
     ]
     if v.pruned:
@@ -354,10 +383,12 @@ def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
     """Show which version each adapter is at, and its changes.
 
     One line per adapter in adapters/ (or per ADAPTER given): the version its directory is at, then its state:
-    clean, modified (weights and/or config differ), weights missing (run
+    clean, modified (weights, config and/or companion files differ), weights missing (run
     `adaptvc checkout NAME@vN` or `adaptvc pull`), never saved, deleted (the directory is gone
     but its versions are committed: `adaptvc checkout NAME` restores it); and the newest version
-    when the directory is at an older one.
+    when the directory is at an older one. Files in an adapter's directory that no
+    version holds (not adapter or companion files: see companion_files in
+    .adaptvc/config.toml) are listed as "not versioned".
 
     \b
     Examples:
@@ -392,6 +423,8 @@ def status_command(adapters: tuple[str, ...], as_json: bool) -> None:
             extra += f"  [latest: {s.latest.ref}]"
         colour = {"clean": "green", "modified": "yellow"}.get(s.state, "red")
         click.echo(f"{s.adapter:<{width}}  {at:<{at_width}}  {style(s.state, fg=colour)}{extra}")
+        if s.unknown:
+            click.echo(f"{'':<{width}}  not versioned: {', '.join(s.unknown)}")
     for s in statuses:  # the next command for each state that needs one (stderr: talk)
         hint = _STATUS_HINTS.get(s.state)
         if hint:
@@ -444,23 +477,32 @@ def checkout_command(ref: str, force: bool, quiet: bool, as_json: bool) -> None:
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str), callback=not_empty)
 @click.option("--force", "-f", is_flag=True, help="Overwrite adapter files already in DIRECTORY.")
+@click.option(
+    "--training-state",
+    is_flag=True,
+    help="Also write the version's training state: a directory trainer.train(resume_from_checkpoint=DIR) resumes from.",
+)
 @click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-def export_command(ref: str, directory: str, force: bool, quiet: bool, as_json: bool) -> None:
+def export_command(ref: str, directory: str, force: bool, training_state: bool, quiet: bool, as_json: bool) -> None:
     """Write version REF into DIRECTORY, in PEFT format.
 
-    Writes adapter_config.json and the weights (adapter_model.safetensors).
-    DIRECTORY is created if needed; adapter files already there are refused unless
-    --force. The result loads with PeftModel.from_pretrained; the workspace is not
-    touched. Prints the directory written on stdout (what was exported on stderr).
+    Writes adapter_config.json, the weights (adapter_model.safetensors) and the
+    version's companion files (tokenizer, README.md, ...). With --training-state also
+    the optimizer, scheduler, RNG and trainer state saved with it, so the Trainer
+    resumes from DIRECTORY. DIRECTORY is created if needed; adapter files already there
+    are refused unless --force. The result loads with PeftModel.from_pretrained; the
+    workspace is not touched. Prints the directory written on stdout (what was exported
+    on stderr).
 
     \b
     Examples:
       adaptvc export task_a@v2 /tmp/task_a_v2
       adaptvc export task_a@production deploy/task_a --force
+      adaptvc export task_a@v6 resume/ --training-state   # then: trainer.train(resume_from_checkpoint="resume")
     """
     with _quiet_progress(quiet or as_json):
-        out = api.export(ref, directory, force=force)
+        out = api.export(ref, directory, force=force, training_state=training_state)
     v = api.show(ref)
     if as_json:
         emit_json({"ref": v.ref, "id": v.id, "directory": str(out)})

@@ -14,6 +14,16 @@ MB, into a temporary directory) and waits: the version is committed at the next
 weights are those of the epoch's end even when ``load_best_model_at_end`` swaps the
 model before ``on_train_end``. With ``every="save"``, a version is made at each
 ``on_save`` (after the Trainer's checkpoint), with the metrics logged so far.
+
+With ``training_state=True`` each version also stores the state of the Trainer
+checkpoint written at that step (optimizer, scheduler, RNG, ``trainer_state.json``; in
+DVC), so a crashed run resumes from any version::
+
+    adaptvc export task_a@v6 resume/ --training-state
+    trainer.train(resume_from_checkpoint="resume")
+
+The checkpoint must exist when the version is committed: with ``every="epoch"`` that
+means ``save_strategy="epoch"`` (checked when training begins).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from adaptvc.extract import save_adapter
 from adaptvc.refs import parse_ref
@@ -47,6 +58,7 @@ class _Pending:
     directory: Path
     epoch: float
     step: int
+    checkpoint: Path | None = None  # the Trainer's checkpoint of that step, once written
 
 
 class AdaptvcCallback(TrainerCallback):
@@ -61,6 +73,10 @@ class AdaptvcCallback(TrainerCallback):
         adapter_name: which of the model's adapters to save (default: the active one).
         strict: re-raise a failed save (stops training). By default a failure is logged
             and training goes on.
+        training_state: also store the Trainer checkpoint's state (optimizer, scheduler,
+            RNG, trainer state) with each version, for resuming (``adaptvc export REF DIR
+            --training-state``). Needs a checkpoint at each version: ``every="save"``, or
+            ``save_strategy="epoch"`` with ``every="epoch"``.
 
     Only the main process saves (``state.is_world_process_zero``). Each saved version
     records the latest logged metrics (loss, eval metrics, learning rate, ...) plus
@@ -77,6 +93,7 @@ class AdaptvcCallback(TrainerCallback):
         message_template: str | None = None,
         adapter_name: str | None = None,
         strict: bool = False,
+        training_state: bool = False,
     ) -> None:
         if every not in DEFAULT_TEMPLATES:
             raise ValueError(f"every must be 'epoch' or 'save', not {every!r}")
@@ -87,6 +104,7 @@ class AdaptvcCallback(TrainerCallback):
         self.message_template = message_template or DEFAULT_TEMPLATES[every]
         self.adapter_name = adapter_name
         self.strict = strict
+        self.training_state = training_state
         self.metrics: dict[str, float] = {}
         self.versions: list[Any] = []
         self._pending: _Pending | None = None
@@ -96,6 +114,12 @@ class AdaptvcCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.metrics = {}
+        strategy = str(getattr(args.save_strategy, "value", args.save_strategy))
+        if self.training_state and self.every == "epoch" and strategy != "epoch":
+            raise ValueError(
+                "AdaptvcCallback(training_state=True, every='epoch') needs a Trainer checkpoint at each epoch: "
+                f"set TrainingArguments(save_strategy='epoch') (it is {strategy!r}), or use every='save'"
+            )
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         for key, value in (logs or {}).items():
@@ -114,6 +138,9 @@ class AdaptvcCallback(TrainerCallback):
     def on_save(self, args, state, control, model=None, **kwargs):
         if self.every == "save" and state.is_world_process_zero:
             self._guard(self._snapshot, model, state)
+        if self._pending is not None and self._pending.step == state.global_step:
+            self._pending.checkpoint = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if self.every == "save":
             self._guard(self._flush, state)
 
     def on_train_end(self, args, state, control, **kwargs):
@@ -153,10 +180,17 @@ class AdaptvcCallback(TrainerCallback):
         metrics = dict(self.metrics, epoch=pending.epoch, global_step=float(pending.step))
         fields = {**{k.replace("/", "_"): v for k, v in metrics.items()}, "epoch": pending.epoch, "step": pending.step}
         message = self.message_template.format(**fields)
+        if self.training_state and pending.checkpoint is None:
+            raise ValueError(f"no Trainer checkpoint was written at step {pending.step}: no training state to store")
         # The snapshot taken at the epoch's end, not the live model (which the Trainer may
         # have moved on, or swapped for the best checkpoint, by now).
         version = save_version(
-            AdapterRepo.open(self.repo), self.adapter, message, source=pending.directory, metrics=metrics
+            AdapterRepo.open(self.repo),
+            self.adapter,
+            message,
+            source=pending.directory,
+            metrics=metrics,
+            training_state=pending.checkpoint if self.training_state else None,
         )
         self.versions.append(version)
         shutil.rmtree(pending.directory, ignore_errors=True)

@@ -34,10 +34,12 @@ SKIP_HOOKS_ENV = "ADAPTVC_SKIP_HOOKS"
 
 
 def version_labels(versions: Iterable[AdapterVersion]) -> dict[str, str]:
-    """md5 → the ref to name its weights by (the first version seen with those weights)."""
+    """object md5 → the ref to name it by (the first version seen with it), for every DVC
+    object of the versions: weights, large companion files, training state."""
     labels: dict[str, str] = {}
     for v in versions:
-        labels.setdefault(v.id, v.ref)
+        for obj in v.objects():
+            labels.setdefault(obj.md5, v.ref)
     return labels
 
 

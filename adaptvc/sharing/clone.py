@@ -107,7 +107,7 @@ def fetch_newest(repo: AdapterRepo, *, remote: str | None = None) -> tuple[str, 
         labels = version_labels(latest.values())
         try:
             result = fetch_objects(repo.root, list(labels), remote=remote)
-            fetched = [labels[m] for m in (*result.transferred, *result.skipped)]
+            fetched = list(dict.fromkeys(labels[m] for m in (*result.transferred, *result.skipped)))
             for m, exc in sorted(result.failed.items()):
                 log.warning("%s: weights not fetched: %s", labels[m], exc.message)
         except AdaptvcError as exc:

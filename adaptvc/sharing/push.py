@@ -65,15 +65,19 @@ def upload_versions(
     result = push_objects(repo.root, list(labels), remote=remote, jobs=jobs or DEFAULT_JOBS)
     if result.failed:
         _raise_failed(result, labels)
-    by_id: dict[str, list[AdapterVersion]] = {}
+    by_object: dict[str, list[AdapterVersion]] = {}
     for v in versions:
-        by_id.setdefault(v.id, []).append(v)
+        for obj in v.objects():
+            by_object.setdefault(obj.md5, []).append(v)
 
     def order(v: AdapterVersion) -> tuple[str, int]:
         return v.adapter, v.version
 
-    uploaded = sorted((v for m in result.transferred for v in by_id.get(m, [])), key=order)
-    there = sorted((v for m in result.skipped for v in by_id.get(m, [])), key=order)
+    # A version counts as uploaded when any of its objects was (weights, companions, state).
+    sent = {id(v): v for m in result.transferred for v in by_object.get(m, [])}
+    uploaded = sorted(sent.values(), key=order)
+    seen = {id(v): v for m in result.skipped for v in by_object.get(m, []) if id(v) not in sent}
+    there = sorted(seen.values(), key=order)
     return uploaded, there, result
 
 

@@ -14,8 +14,11 @@ Repo (about a second) while producing exactly what ``dvc add`` would: ``dvc stat
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +28,29 @@ from adaptvc.storage.dvc_config import read_dvc_config
 
 __all__ = ["DvcCache", "Pointer", "dumps_pointer", "file_md5", "parse_pointer", "read_pointer"]
 
-_MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+# An object key: a file's md5, or a DVC directory object's md5 with ".dir" appended.
+_MD5_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+DIR_SUFFIX = ".dir"
 POINTER_SUFFIX = ".dvc"
 # What to do about a damaged cache object: verify fetches a good copy from the DVC remote.
 REPAIR_HINT = "adaptvc verify --repair (replaces it with a hash-checked copy from the DVC remote)"
+
+
+def content_md5(key: str) -> str:
+    """The md5 an object's bytes hash to: its key without DVC's ``.dir`` suffix."""
+    return key.removesuffix(DIR_SUFFIX)
+
+
+def dir_object_bytes(entries: Iterable[tuple[str, str]]) -> bytes:
+    """A DVC 3 directory object (``<md5>.dir``) listing ``(relpath, md5)`` entries, exactly
+    as ``dvc add DIR`` writes it: a JSON list sorted by path, keys sorted."""
+    listing = [{"md5": md5, "relpath": rel} for rel, md5 in sorted(entries)]
+    return json.dumps(listing, sort_keys=True).encode("utf-8")
+
+
+def dir_object_key(entries: Iterable[tuple[str, str]]) -> str:
+    """The key DVC gives the directory object of ``entries``: ``<md5 of its bytes>.dir``."""
+    return hashlib.md5(dir_object_bytes(entries)).hexdigest() + DIR_SUFFIX
 
 
 def _sweep_dead_temps(tmp_dir: Path) -> None:
@@ -142,6 +164,31 @@ class DvcCache:
                 tmp.unlink()
         return md5, size
 
+    def add_directory(self, files: Mapping[str, Path]) -> tuple[str, list[tuple[str, str, int]]]:
+        """Put a set of files in the cache as ONE DVC directory object (what ``dvc add DIR``
+        makes), so one ``.dvc`` pointer names the set.
+
+        Args:
+            files: relpath (posix, inside the directory) → the file to copy in.
+
+        Returns:
+            ``(key, [(relpath, md5, size), ...])`` where ``key`` is ``<md5>.dir``.
+        """
+        entries = [(rel, *self.add(src)) for rel, src in sorted(files.items())]
+        data = dir_object_bytes((rel, md5) for rel, md5, _ in entries)
+        key = hashlib.md5(data).hexdigest() + DIR_SUFFIX
+        dest = self.object_path(key)
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".adaptvc-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+            try:
+                tmp.write_bytes(data)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return key, entries
+
     def materialise(self, md5: str, dest: str | os.PathLike[str], *, link: bool = False) -> Path:
         """Write the object to ``dest`` (atomically), checking its md5 on the way.
 
@@ -215,13 +262,15 @@ class Pointer:
     path: str
 
 
-def dumps_pointer(md5: str, size: int, path: str) -> str:
-    """A ``.dvc`` file exactly as ``dvc add`` (DVC 3) writes it."""
-    return f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: {path}\n"
+def dumps_pointer(md5: str, size: int, path: str, *, nfiles: int | None = None) -> str:
+    """A ``.dvc`` file exactly as ``dvc add`` (DVC 3) writes it; ``nfiles`` for a
+    directory (``md5`` then ends in ``.dir``)."""
+    files = f"  nfiles: {nfiles}\n" if nfiles is not None else ""
+    return f"outs:\n- md5: {md5}\n  size: {size}\n{files}  hash: md5\n  path: {path}\n"
 
 
-_PTR_MD5 = re.compile(r"^\s*-?\s*md5:\s*['\"]?([0-9a-f]{32})", re.M)
-_ANY_MD5 = re.compile(r"\bmd5:\s*['\"]?([0-9a-f]{32})\b")
+_PTR_MD5 = re.compile(r"^\s*-?\s*md5:\s*['\"]?([0-9a-f]{32}(?:\.dir)?)", re.M)
+_ANY_MD5 = re.compile(r"\bmd5:\s*['\"]?([0-9a-f]{32}(?:\.dir)?)")
 
 
 def referenced_md5s(text: str) -> set[str]:

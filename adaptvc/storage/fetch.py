@@ -10,7 +10,7 @@ through :mod:`adaptvc.storage.transfer`); whatever is still missing afterwards i
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -131,6 +131,19 @@ class PruneMark(Protocol):
     def policy(self) -> str: ...
 
 
+class StoredObject(Protocol):
+    """One DVC object a version needs (a :class:`~adaptvc.manifest.StoredObject`)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def md5(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
 class StoredVersion(Protocol):
     """What fetching needs of a version (an :class:`~adaptvc.manifest.AdapterVersion`)."""
 
@@ -143,9 +156,13 @@ class StoredVersion(Protocol):
     @property
     def pruned(self) -> PruneMark | None: ...
 
+    def objects(self) -> Sequence[StoredObject]: ...
 
-def ensure_versions(repo: ObjectStore, versions: Iterable[StoredVersion]) -> None:
-    """:func:`ensure_objects` for :class:`~adaptvc.manifest.AdapterVersion` objects.
+
+def ensure_versions(repo: ObjectStore, versions: Iterable[StoredVersion], *, training_state: bool = True) -> None:
+    """:func:`ensure_objects` for every object of :class:`~adaptvc.manifest.AdapterVersion`
+    objects (``version.objects()``: weights, large companion files, training state;
+    ``training_state=False`` leaves the last out, for readers that only load the adapter).
 
     Raises:
         VersionPrunedError: a version marked pruned (``adaptvc gc``) whose weights are not
@@ -165,4 +182,9 @@ def ensure_versions(repo: ObjectStore, versions: Iterable[StoredVersion]) -> Non
                 md5s=(v.id,),
                 hint=f"its config, metrics and lineage remain: adaptvc show {v.ref}",
             )
-    ensure_objects(repo, [v.id for v in versions], labels={v.id: v.ref for v in versions})
+    labels: dict[str, str] = {}
+    for v in versions:
+        for obj in v.objects():
+            if training_state or obj.kind != "training_state":
+                labels.setdefault(obj.md5, v.ref if obj.kind == "weights" else f"{v.ref} {obj.name}")
+    ensure_objects(repo, list(labels), labels=labels)

@@ -43,7 +43,7 @@ from adaptvc.errors import (
 )
 from adaptvc.progress import ProgressCallback, TransferEvent, default_progress, progress_to  # noqa: F401 (re-exported)
 from adaptvc.storage.copying import copy_hashing, file_md5
-from adaptvc.storage.dvc_cache import REPAIR_HINT, DvcCache
+from adaptvc.storage.dvc_cache import REPAIR_HINT, DvcCache, content_md5
 from adaptvc.storage.dvc_config import read_merged
 from adaptvc.storage.remotes import get_remote
 
@@ -220,7 +220,7 @@ class RemoteStore:
         try:
             if self.is_local:
                 callback.set_size(size)
-                if copy_hashing(local, [Path(tmp)], on_chunk=callback.relative_update).md5 != md5:
+                if copy_hashing(local, [Path(tmp)], on_chunk=callback.relative_update).md5 != content_md5(md5):
                     raise _damaged_local(local, md5)
             else:
                 self.fs.put_file(str(local), tmp, callback=callback, size=size)
@@ -243,7 +243,7 @@ class RemoteStore:
         local = cache.object_path(md5)
         if not local.is_file():
             raise ObjectMissingError(f"not in the local DVC cache ({local})", md5s=(md5,))
-        if not self.is_local and file_md5(local)[0] != md5:
+        if not self.is_local and file_md5(local)[0] != content_md5(md5):
             raise _damaged_local(local, md5)
         size = local.stat().st_size
         if progress:
@@ -276,7 +276,7 @@ class RemoteStore:
             progress(TransferEvent("start", md5, 0))
         try:
             actual = self.download(md5, tmp, _callback(md5, progress))
-            if actual != md5:
+            if actual != content_md5(md5):
                 raise CorruptObjectError(
                     f"the copy on DVC remote {self.name!r} is damaged (its MD5 is {actual})",
                     what=f"object {md5} on DVC remote {self.name!r}",

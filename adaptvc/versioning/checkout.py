@@ -8,12 +8,13 @@ any other path.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from adaptvc.errors import DestinationNotEmptyError, DirtyWorkspaceError
+from adaptvc.errors import DestinationNotEmptyError, DirtyWorkspaceError, TrainingStateMissingError
 from adaptvc.formats import CONFIG_NAME, WEIGHTS_NAME
 from adaptvc.manifest import AdapterVersion
 from adaptvc.refs import parse_ref, resolve_version, select
@@ -23,6 +24,7 @@ from adaptvc.storage.fetch import ensure_versions
 from adaptvc.storage.files import write_atomic
 from adaptvc.storage.verified import VerifiedRecord
 from adaptvc.transaction import Transaction, settle_interrupted, transaction
+from adaptvc.versioning.companions import export_extras, gitignore_lines, write_extras
 from adaptvc.versioning.workspace import (
     CONFLICT,
     MODIFIED,
@@ -96,26 +98,46 @@ def _write_version(txn: Transaction, target: AdapterVersion, status: AdapterStat
         txn.put(weights, lambda p: repo.dvc_cache.materialise(target.id, p))
     txn.write_if_changed(d / CONFIG_NAME, config, fsync=False)
     txn.write_if_changed(d / POINTER_NAME, dumps_pointer(target.id, target.size, WEIGHTS_NAME).encode(), fsync=False)
+    write_extras(txn, target, fsync=False)  # companion files and training state, as the version has them
     # The directory was deleted (rm -rf) while its versions are committed: the manifest,
     # aliases and .gitignore come back as HEAD has them.
     for fname, data in restore.items():
         txn.write_bytes(d / fname, data, fsync=False)
-    ignore = ensure_gitignore(d / ".gitignore")
+    ignore = ensure_gitignore(d / ".gitignore", gitignore_lines(target))
     if ignore is not None:
         txn.write_bytes(d / ".gitignore", ignore, fsync=False)
     txn.set_state(target.adapter, state_record(target))
     return wrote
 
 
-def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str], *, force: bool = False) -> Path:
-    """Write ``ref``'s config and weights into ``directory`` (PEFT format).
+def export_version(
+    repo: AdapterRepo,
+    ref: str,
+    directory: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    training_state: bool = False,
+) -> Path:
+    """Write ``ref``'s config, weights and companion files into ``directory`` (PEFT format).
+
+    Args:
+        training_state: also write the version's training state beside the adapter, so
+            that ``trainer.train(resume_from_checkpoint=directory)`` resumes from it.
 
     Raises:
         DestinationNotEmptyError: ``directory`` already holds adapter files and not ``force``.
+        TrainingStateMissingError: ``training_state`` and the version has none.
     """
     settle_interrupted(repo)
     version = resolve_version(repo, ref, with_commit=False)
-    ensure_versions(repo, [version])
+    if training_state and version.training_state is None:
+        raise TrainingStateMissingError(
+            f"{version.ref} was saved without training state",
+            ref=version.ref,
+            hint="adaptvc log shows which versions carry it ([training state]); save with "
+            "--training-state CHECKPOINT-DIR or AdaptvcCallback(..., training_state=True)",
+        )
+    ensure_versions(repo, [version], training_state=training_state)
     out = Path(directory)
     if not force and any((out / n).exists() for n in (CONFIG_NAME, WEIGHTS_NAME, "adapter_model.bin")):
         raise DestinationNotEmptyError(
@@ -126,6 +148,7 @@ def export_version(repo: AdapterRepo, ref: str, directory: str | os.PathLike[str
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / CONFIG_NAME, repo.version_config(version))
     repo.dvc_cache.materialise(version.id, out / WEIGHTS_NAME)
+    export_extras(repo, version, out, training_state=training_state)
     return out
 
 
@@ -138,19 +161,20 @@ def resolve_directory(repo: AdapterRepo, ref: str) -> Path:
     """
     settle_interrupted(repo)
     version = resolve_version(repo, ref, with_commit=False)
-    final = repo.state_dir / "resolved" / version.adapter / f"{version.id}-{version.config_sha256[:12]}"
+    final = repo.state_dir / "resolved" / version.adapter / f"{version.id}-{_extras_key(version)}"
     if (final / CONFIG_NAME).is_file() and (final / WEIGHTS_NAME).is_file():
         # Built earlier: its weights (usually a hard link to the cache object) are checked
         # again, rehashed only when the verified record does not vouch for them.
         if VerifiedRecord(repo.state_dir).hashes_to(final / WEIGHTS_NAME, version.id):
             return final
         shutil.rmtree(final, ignore_errors=True)  # damaged: rebuilt below from the cache (checked)
-    ensure_versions(repo, [version])
+    ensure_versions(repo, [version], training_state=False)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
     try:
         write_atomic(tmp / CONFIG_NAME, repo.version_config(version))
         repo.dvc_cache.materialise(version.id, tmp / WEIGHTS_NAME, link=True)
+        export_extras(repo, version, tmp, training_state=False, link=True)
         try:
             os.rename(tmp, final)
         except OSError:  # another process finished first: use theirs
@@ -160,3 +184,12 @@ def resolve_directory(repo: AdapterRepo, ref: str) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _extras_key(version: AdapterVersion) -> str:
+    """What names a resolved directory besides the weights: the config's hash, and the
+    companion files' (versions saved before companions keep their directory name)."""
+    if not version.companions:
+        return version.config_sha256[:12]
+    ids = ",".join(f"{c.name}={c.sha256 or c.md5}" for c in version.companions)
+    return f"{version.config_sha256[:12]}-{hashlib.sha256(ids.encode()).hexdigest()[:12]}"

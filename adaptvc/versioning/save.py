@@ -55,6 +55,13 @@ from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import dumps_pointer
 from adaptvc.transaction import Transaction, transaction
 from adaptvc.versioning import validate
+from adaptvc.versioning.companions import (
+    gitignore_lines,
+    source_companions,
+    store_companions,
+    store_training_state,
+    write_extras,
+)
 from adaptvc.versioning.workspace import (
     POINTER_NAME,
     committed_missing_files,
@@ -146,6 +153,7 @@ class _Request:
     metrics: dict[str, Any]
     parent: str | None
     base_model: str | None
+    training_state: Path | None = None  # a Trainer checkpoint directory whose state to store
 
     @classmethod
     def checked(
@@ -155,11 +163,19 @@ class _Request:
         metrics: Mapping[str, Any] | None,
         parent: str | None,
         base_model: str | None,
+        training_state: str | os.PathLike[str] | None = None,
     ) -> _Request:
         validate_name(adapter)
         if not message or not message.strip():
             raise InvalidAdapterError("a version needs a message", hint='adaptvc save --adapter NAME -m "what changed"')
-        return cls(adapter, message.strip(), check_metrics(metrics), parent, base_model)
+        state = Path(training_state) if training_state is not None else None
+        if state is not None and not state.is_dir():
+            raise InvalidAdapterError(
+                f"--training-state {state}: not a directory",
+                path=str(state),
+                hint="pass the Trainer's checkpoint directory, e.g. outputs/checkpoint-500",
+            )
+        return cls(adapter, message.strip(), check_metrics(metrics), parent, base_model, state)
 
 
 @dataclass(frozen=True)
@@ -172,6 +188,7 @@ class _Source:
     converted: bool  # the source held adapter_model.bin
     in_place: bool  # the source is the adapter's own directory
     staged: Path | None  # where the work tree's copy of the weights is written (None: in place)
+    companions: dict[str, Path]  # companion files found beside the adapter
 
 
 def save_version(
@@ -183,6 +200,7 @@ def save_version(
     metrics: Mapping[str, Any] | None = None,
     parent: str | None = None,
     base_model: str | None = None,
+    training_state: str | os.PathLike[str] | None = None,
 ) -> AdapterVersion:
     """Record the adapter's current files as a new version (see the module docstring).
 
@@ -195,6 +213,8 @@ def save_version(
         parent: a ref recorded as the parent instead of the version the workspace is at
             (e.g. a fork from another adapter).
         base_model: overrides ``base_model_name_or_path`` for the base-model link.
+        training_state: a Trainer checkpoint directory: its optimizer, scheduler, RNG and
+            trainer state are stored with the version (one DVC directory object).
 
     Returns:
         The new version (``new=True``), or the version the workspace is at when the
@@ -205,20 +225,29 @@ def save_version(
         LockTimeoutError: another adaptvc process kept the lock.
         GitError: git refused (e.g. no identity); nothing was changed.
     """
-    request = _Request.checked(adapter, message, metrics, parent, base_model)
+    request = _Request.checked(adapter, message, metrics, parent, base_model, training_state)
     target = repo.adapter_dir(adapter)
     directory = validate.pick_source(Path(source) if source is not None else target, adapter)
     with transaction(repo, "save", adapter) as txn:
-        src = _read_source(directory, in_place=directory.resolve() == target.resolve(), scratch=txn.workdir)
+        src = _read_source(repo, directory, in_place=directory.resolve() == target.resolve(), scratch=txn.workdir)
         # The source is read once: into the cache and, when the work tree needs a copy,
         # into a staged one beside it in the same pass (reflinks where the filesystem can).
         md5, size = repo.dvc_cache.add(src.weights, also=src.staged)
+        companions = store_companions(repo, src.companions)
+        state = store_training_state(repo, request.training_state) if request.training_state else None
         versions = repo.versions(adapter)
         at = workspace_version(repo, adapter, versions)
-        if at is not None and at.id == md5 and at.config_sha256 == sha256(src.config_bytes):
+        # Training state counts only when given: re-saving a checked-out version that has
+        # one, unchanged and without --training-state, is not a new version.
+        if (
+            at is not None
+            and (at.id, at.config_sha256, at.companions) == (md5, sha256(src.config_bytes), companions)
+            and (state is None or state == at.training_state)
+        ):
             log.info("%s: content identical to %s; no version created", adapter, at.ref)
             return replace(at, new=False)
         version = _plan(repo, request, src, md5=md5, size=size, versions=versions, at=at)
+        version = replace(version, companions=companions, training_state=state)
         txn.label = version.ref
         commit = _write_and_commit(txn, version, src)
     _warn_about_unusual_git_state(repo, version)
@@ -235,6 +264,7 @@ def save_model(
     metrics: Mapping[str, Any] | None = None,
     parent: str | None = None,
     base_model: str | None = None,
+    training_state: str | os.PathLike[str] | None = None,
 ) -> AdapterVersion:
     """:func:`save_version` of a live PEFT or transformers model's adapter: written in
     PEFT's format (:func:`adaptvc.extract.save_adapter`; needs torch) to a scratch
@@ -244,11 +274,21 @@ def save_model(
     repo.state_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=repo.state_dir, prefix="live-") as tmp:
         save_adapter(model, tmp, adapter_name=adapter if adapter in peft_names else None)
-        return save_version(repo, adapter, message, source=tmp, metrics=metrics, parent=parent, base_model=base_model)
+        return save_version(
+            repo,
+            adapter,
+            message,
+            source=tmp,
+            metrics=metrics,
+            parent=parent,
+            base_model=base_model,
+            training_state=training_state,
+        )
 
 
-def _read_source(directory: Path, *, in_place: bool, scratch: Path) -> _Source:
-    """Read and validate the adapter files (a legacy ``.bin`` is converted in ``scratch``)."""
+def _read_source(repo: AdapterRepo, directory: Path, *, in_place: bool, scratch: Path) -> _Source:
+    """Read and validate the adapter files (a legacy ``.bin`` is converted in ``scratch``)
+    and find the companion files beside them."""
     config = read_config(directory / CONFIG_NAME)
     weights = validate.weights_file(directory)
     converted = weights.name == LEGACY_WEIGHTS_NAME
@@ -256,7 +296,9 @@ def _read_source(directory: Path, *, in_place: bool, scratch: Path) -> _Source:
         weights = _convert_bin(directory, scratch / "converted")
     validate.check_weights(weights, config)
     staged = None if in_place and not converted else scratch / f"staged-{WEIGHTS_NAME}"
-    return _Source(config, config_bytes(config), weights, converted, in_place, staged)
+    return _Source(
+        config, config_bytes(config), weights, converted, in_place, staged, source_companions(repo, directory)
+    )
 
 
 def _plan(
@@ -310,16 +352,17 @@ def _write_and_commit(txn: Transaction, version: AdapterVersion, src: _Source) -
     # aliases, .gitignore) come back from HEAD first, so this version extends the history.
     for fname, data in committed_missing_files(repo, version.adapter).items():
         txn.write_bytes(d / fname, data)
-    ignore = ensure_gitignore(d / ".gitignore")
+    extras = write_extras(txn, version)
+    ignore = ensure_gitignore(d / ".gitignore", gitignore_lines(version))
     if ignore is not None:
         txn.write_bytes(d / ".gitignore", ignore)
     txn.write_bytes(d / MANIFEST_NAME, appended(d / MANIFEST_NAME, [dumps_record(version)]))
     txn.set_state(version.adapter, state_record(version))
     paths = [f"{rel}/{CONFIG_NAME}", f"{rel}/{POINTER_NAME}", f"{rel}/.gitignore", f"{rel}/{MANIFEST_NAME}"]
     commit = txn.commit(
-        paths,
+        [*paths, *extras.paths],
         _commit_message(version),
-        remove=[f"{rel}/{WEIGHTS_NAME}"],
+        remove=[f"{rel}/{WEIGHTS_NAME}", *extras.remove],
         tags=[(version.ref, f"{version.ref}: {version.message}")],
     )
     assert commit is not None  # the manifest always gains a line

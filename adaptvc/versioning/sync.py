@@ -26,6 +26,7 @@ from adaptvc.repo import AdapterRepo
 from adaptvc.storage.dvc_cache import read_pointer
 from adaptvc.storage.fetch import ensure_objects
 from adaptvc.transaction import Transaction, transaction
+from adaptvc.versioning.companions import drop_orphan_dvc_files, write_dvc_files
 from adaptvc.versioning.workspace import POINTER_NAME, state_record
 
 log = logging.getLogger("adaptvc")
@@ -81,6 +82,7 @@ def sync_workspace(repo: AdapterRepo, *, fetch: bool = True, strict: bool = Fals
         removed = _drop_orphan_weights(txn)
         missing = _missing(repo, wanted)
         updated = [w for w in wanted if w.md5 not in missing and _write(txn, w)]
+        _write_dvc_extras(txn)
     for w in updated:
         repo.state.remember(w.weights, w.md5, written_by_us=True)
     for d in removed:
@@ -134,10 +136,13 @@ def _prefetch(repo: AdapterRepo, *, strict: bool = False) -> None:
     """Fetch the objects the checked-out pointers name into the cache (no lock held).
     Objects still missing afterwards are reported under the lock (:func:`_missing`)."""
     wanted, _ = _plan(repo, quiet=True)
-    if not wanted:
+    labels = {w.md5: w.label for w in wanted}
+    for v in _pointed_versions(repo):
+        labels.update({o.md5: v.ref for o in v.objects() if o.kind != "weights"})
+    if not labels:
         return
     try:
-        ensure_objects(repo, [w.md5 for w in wanted], labels={w.md5: w.label for w in wanted})
+        ensure_objects(repo, list(labels), labels=labels)
     except ObjectMissingError:
         pass  # reported by _missing
     except (RemoteError, CorruptObjectError) as exc:  # unreachable, or failed part-way: keep what we have
@@ -202,3 +207,29 @@ def _drop_orphan_weights(txn: Transaction) -> list[Path]:
         txn.remove(weights)
         removed.append(d)
     return removed
+
+
+def _pointed_versions(repo: AdapterRepo) -> list[AdapterVersion]:
+    """The version each adapter's checked-out weights pointer names (when recorded)."""
+    out = []
+    for name in repo.list_adapters():
+        try:
+            pointer = read_pointer(repo.adapter_dir(name) / POINTER_NAME)
+        except AdaptvcError:
+            continue
+        version = newest(v for v in repo.versions(name) if pointer and v.id == pointer.md5)
+        if version is not None:
+            out.append(version)
+    return out
+
+
+def _write_dvc_extras(txn: Transaction) -> None:
+    """The DVC-tracked companion files and training state that the checked-out pointers
+    name (git brought the pointers; these are the files ``dvc checkout`` would write), and
+    none that no pointer names any more. Missing objects are left out with a warning."""
+    for version in _pointed_versions(txn.repo):
+        try:
+            write_dvc_files(txn, version)
+            drop_orphan_dvc_files(txn, version.adapter)
+        except AdaptvcError as exc:
+            log.warning("%s: %s", version.ref, exc.message + (f" ({exc.hint})" if exc.hint else ""))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from adaptvc.formats.adapter_config import dumps_config, read_config
 from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, newest
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage.dvc_cache import POINTER_SUFFIX, read_pointer
+from adaptvc.versioning.companions import changed_companions, unknown_files
 
 POINTER_NAME = WEIGHTS_NAME + POINTER_SUFFIX
 GITIGNORE_LINE = f"/{WEIGHTS_NAME}"
@@ -70,8 +71,9 @@ class AdapterStatus:
     state: str  # clean | modified | weights missing | never saved | merge conflict | deleted
     version: AdapterVersion | None = None  # the version the directory is at
     latest: AdapterVersion | None = None
-    changes: tuple[str, ...] = ()  # e.g. ("weights", "config")
+    changes: tuple[str, ...] = ()  # e.g. ("weights", "config", "tokenizer.json")
     weights_md5: str | None = None  # of the workspace weights, when they were hashed
+    unknown: tuple[str, ...] = ()  # files in the directory that adaptvc does not version
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,10 +84,23 @@ class AdapterStatus:
             "latest": self.latest.ref if self.latest else None,
             "is_latest": bool(self.version and self.latest and self.version == self.latest),
             "changes": list(self.changes),
+            "unknown": list(self.unknown),
         }
 
 
+KNOWN_FILES = {CONFIG_NAME, WEIGHTS_NAME, LEGACY_WEIGHTS_NAME, MANIFEST_NAME, ALIASES_NAME}
+
+
 def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVersion]) -> AdapterStatus:
+    """The adapter directory's state against the version it is at, and the files in it
+    that no version holds (neither adapter files nor companion files by name)."""
+    status = _adapter_status(repo, adapter, versions)
+    if status.state == DELETED:
+        return status
+    return replace(status, unknown=tuple(unknown_files(repo, adapter, KNOWN_FILES)))
+
+
+def _adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVersion]) -> AdapterStatus:
     d = repo.adapter_dir(adapter)
     latest = newest(versions)
     if not versions:
@@ -116,6 +131,7 @@ def adapter_status(repo: AdapterRepo, adapter: str, versions: Sequence[AdapterVe
                 changes.append("config")
         except AdaptvcError:
             changes.append("config")
+        changes += changed_companions(repo, at)
     return AdapterStatus(adapter, MODIFIED if changes else CLEAN, at, latest, tuple(changes), md5)
 
 
@@ -139,19 +155,21 @@ def _has_conflict(path: Path) -> bool:
         return False
 
 
-def ensure_gitignore(path: Path) -> bytes | None:
-    """The ``.gitignore`` bytes with the weights ignored (as ``dvc add`` writes it), or
-    ``None`` when it already ignores them."""
+def ensure_gitignore(path: Path, extra: Sequence[str] = ()) -> bytes | None:
+    """The ``.gitignore`` bytes with the weights (and ``extra`` lines: DVC-tracked
+    companions, the training state) ignored, as ``dvc add`` writes it; ``None`` when it
+    already ignores them."""
     try:
         old = path.read_bytes()
     except FileNotFoundError:
         old = b""
     lines = old.decode("utf-8", errors="replace").splitlines()
-    if GITIGNORE_LINE in lines:
+    missing = [line for line in dict.fromkeys([GITIGNORE_LINE, *extra]) if line not in lines]
+    if not missing:
         return None
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    return old + GITIGNORE_LINE.encode() + b"\n"
+    return old + "".join(f"{line}\n" for line in missing).encode()
 
 
 __all__ = [
