@@ -36,7 +36,7 @@ from adaptvc.base_model import base_model_link
 from adaptvc.errors import InvalidAdapterError
 from adaptvc.extract import save_adapter  # imports torch and peft only when it runs
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
-from adaptvc.formats.adapter_config import read_config
+from adaptvc.formats.adapter_dir import open_adapter_dir
 from adaptvc.formats.legacy_bin import convert as convert_bin
 from adaptvc.formats.safetensors_header import read_header
 from adaptvc.manifest import (
@@ -245,12 +245,11 @@ def save_model(
 
 def _read_source(directory: Path, *, in_place: bool, scratch: Path) -> _Source:
     """Read and validate the adapter files (a legacy ``.bin`` is converted in ``scratch``)."""
-    config = read_config(directory / CONFIG_NAME)
-    weights = validate.weights_file(directory)
+    checked = open_adapter_dir(directory, adapter_only=True)
+    config, weights = checked.config, checked.weights
     converted = weights.name == LEGACY_WEIGHTS_NAME
     if converted:
         weights = _convert_bin(directory, scratch / "converted")
-    validate.check_weights(weights, config)
     return _Source(config, config_bytes(config), weights, converted, in_place)
 
 
