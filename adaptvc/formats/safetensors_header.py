@@ -93,8 +93,14 @@ class SafetensorsHeader:
         return sum(t.numel for t in self.tensors.values())
 
 
+_HINT = (
+    "the official safetensors loader refuses this file too: it is damaged or was not written by safetensors; "
+    "write it again (save_pretrained) or copy it again from where it was made"
+)
+
+
 def _bad(path: Path, problem: str, tensor: str | None = None) -> MalformedSafetensorsError:
-    return MalformedSafetensorsError(f"{path}: {problem}", path=str(path), tensor=tensor)
+    return MalformedSafetensorsError(f"{path}: {problem}", path=str(path), tensor=tensor, hint=_HINT)
 
 
 def read_header(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> SafetensorsHeader:
