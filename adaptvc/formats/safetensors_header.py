@@ -31,6 +31,7 @@ from adaptvc.formats.regular_file import open_regular
 # The reference implementation refuses headers over 100 MB; so do we, before reading.
 MAX_HEADER_BYTES = 100_000_000
 _U64 = 2**64
+_UNLOADABLE = frozenset({"F6_E2M3", "F6_E3M2"})
 
 # Bits per element for every dtype safetensors defines.
 DTYPE_BITS: dict[str, int] = {
@@ -217,6 +218,10 @@ def _tensor_info(path: Path, name: str, entry: Any, data_start: int, data_len: i
             raise _bad(path, f"tensor {name!r}: shape {shape} of {dtype} overflows a 64-bit size", name)
     if nbits % 8:
         raise _bad(path, f"tensor {name!r}: {dtype}{shape} does not fill whole bytes", name)
+    if dtype in _UNLOADABLE or (dtype == "F4" and (not shape or shape[-1] % 2)):
+        # torch (which PEFT loads with) has no 6-bit floats, and packs F4 two to a byte
+        # along the last dimension: the official loader refuses to hand these out.
+        raise _bad(path, f"tensor {name!r}: {dtype}{shape} cannot be loaded by torch", name)
     if end - begin != nbits // 8:
         raise _bad(path, f"tensor {name!r}: {end - begin} bytes for {dtype}{shape}, expected {nbits // 8}", name)
     return TensorInfo(name, dtype, tuple(shape), data_start + begin, data_start + end)
