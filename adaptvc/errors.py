@@ -329,3 +329,12 @@ class ConfigWeightsMismatchError(InvalidAdapterError):
     def __init__(self, message: str, *, path: str, module: str, hint: str | None = None) -> None:
         super().__init__(message, path=path, hint=hint)
         self.module = module
+
+
+class GitOperationInProgressError(AdaptvcError, RuntimeError):
+    """A git merge, cherry-pick or revert stopped half-way (``operation``): a version
+    committed now would land in the middle of it."""
+
+    def __init__(self, message: str, *, operation: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.operation = operation

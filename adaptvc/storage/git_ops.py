@@ -382,3 +382,22 @@ def git_path(root: Path | str, name: str) -> Path:
 def clone(url: str, directory: str | None, *, cwd: Path | str = ".") -> subprocess.CompletedProcess[bytes]:
     """``git clone -q URL [DIRECTORY]`` (not checked: the caller reads git's words)."""
     return run(cwd, "clone", "-q", url, *([directory] if directory is not None else []), check=False)
+
+
+# git's own markers of an operation that stopped half-way, in the git dir of a worktree.
+_IN_PROGRESS = (
+    ("MERGE_HEAD", "merge", "git merge --abort"),
+    ("CHERRY_PICK_HEAD", "cherry-pick", "git cherry-pick --abort"),
+    ("REVERT_HEAD", "revert", "git revert --abort"),
+    ("rebase-merge", "rebase", "git rebase --abort"),
+    ("rebase-apply", "rebase", "git rebase --abort"),
+)
+
+
+def operation_in_progress(git_dir: Path) -> tuple[str, str] | None:
+    """``(operation, how to abort it)`` when a merge, cherry-pick, revert or rebase has
+    stopped half-way in this worktree (``git status`` reads the same markers), else None."""
+    for marker, operation, abort in _IN_PROGRESS:
+        if (git_dir / marker).exists():
+            return operation, abort
+    return None

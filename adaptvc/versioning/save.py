@@ -201,9 +201,11 @@ def save_version(
     Raises:
         InvalidAdapterError: bad or missing files, base-model weights, a bad metric.
         LockTimeoutError: another adaptvc process kept the lock.
+        GitOperationInProgressError: a git merge, cherry-pick or revert stopped half-way.
         GitError: git refused (e.g. no identity); nothing was changed.
     """
     request = _Request.checked(adapter, message, metrics, parent, base_model)
+    repo.refuse_mid_operation("save")
     target = repo.adapter_dir(adapter)
     directory = validate.pick_source(Path(source) if source is not None else target, adapter)
     with transaction(repo, "save", adapter) as txn:
