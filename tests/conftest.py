@@ -54,14 +54,16 @@ def run_cli(
     env: dict[str, str] | None = None,
     check: bool = False,
     input: str | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m adaptvc ARGS`` in a subprocess, the way a user would."""
+    """Run ``python -m adaptvc ARGS`` in a subprocess, the way a user would (``prefix``:
+    a command that runs it, e.g. ``setpriv ...`` to drop privileges)."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     if env:
         full_env.update(env)
     proc = subprocess.run(
-        [sys.executable, "-m", "adaptvc", *args],
+        [*prefix, sys.executable, "-m", "adaptvc", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -11,10 +11,12 @@ themselves). Nothing imported at module level may pull in torch, transformers, p
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
 from collections.abc import Iterator, MutableMapping
+from typing import NoReturn
 
 import click
 
@@ -177,6 +179,31 @@ def _want_traceback(flag: bool = False) -> bool:
     return flag or os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
 
 
+# What the system refused, whatever the command was doing: said plainly, with the way out.
+# (Every command that writes does so in a transaction, so the repository is as it was.)
+_SYSTEM_ERRORS = {
+    errno.ENOSPC: (
+        "no space left on the device",
+        "free some space on that filesystem (df -h), then run the command again",
+    ),
+    errno.EDQUOT: ("disk quota exceeded", "free some space within your quota, then run the command again"),
+    errno.EACCES: ("permission denied", "check the owner and permissions of that path (ls -l), or run as its owner"),
+    errno.EPERM: (
+        "operation not permitted",
+        "check the owner and permissions of that path (ls -l), or run as its owner",
+    ),
+    errno.EROFS: ("read-only file system", "run the command where the repository is writable"),
+}
+
+
+def _unexpected(exc: BaseException, traceback_flag: bool) -> NoReturn:
+    if _want_traceback(traceback_flag):
+        raise exc
+    click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+    click.echo(f"Hint: run again with --traceback (or {TRACEBACK_ENV}=1) to see where it happened", err=True)
+    sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: ``AdaptvcError`` → ``Error:``/``Hint:`` on stderr, exit 1.
 
@@ -212,12 +239,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:  # e.g. `adaptvc log | head`
         sys.exit(0)
-    except Exception as exc:  # noqa: BLE001 - the one place that reports the unexpected
-        if _want_traceback(traceback_flag):
-            raise
-        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
-        click.echo(f"Hint: run again with --traceback (or {TRACEBACK_ENV}=1) to see where it happened", err=True)
+    except OSError as exc:
+        if _want_traceback(traceback_flag) or exc.errno not in _SYSTEM_ERRORS:
+            _unexpected(exc, traceback_flag)
+        problem, hint = _SYSTEM_ERRORS[exc.errno]
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"Error: {problem}{where} ({exc.strerror})", err=True)
+        click.echo(f"Hint: {hint}", err=True)
         sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the one place that reports the unexpected
+        _unexpected(exc, traceback_flag)
     # Non-standalone Click returns the exit code of --help/--version as an int.
     sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -31,6 +31,9 @@ SET_VALUED_FIELDS = frozenset(
 # saved ``trainable_tokens_delta`` tensor, so sorting it would misalign config and weights.
 
 
+_FIX_HINT = "fix the file by hand, or write it again with save_pretrained (it writes the config with the weights)"
+
+
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate an ``adapter_config.json``.
 
@@ -49,15 +52,17 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         with open_regular(path) as fh:  # a symlink, FIFO or device is refused unread
             text = fh.read().decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidAdapterError(f"{path}: not UTF-8 text", path=str(path)) from None
+        raise InvalidAdapterError(f"{path}: not UTF-8 text", path=str(path), hint=_FIX_HINT) from None
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidAdapterError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=str(path)
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=str(path), hint=_FIX_HINT
         ) from None
     if not isinstance(config, dict):
-        raise InvalidAdapterError(f"{path}: expected a JSON object, got {type(config).__name__}", path=str(path))
+        raise InvalidAdapterError(
+            f"{path}: expected a JSON object, got {type(config).__name__}", path=str(path), hint=_FIX_HINT
+        )
     if not config.get("peft_type"):
         raise InvalidAdapterError(
             f"{path}: missing 'peft_type'; not a PEFT adapter config",

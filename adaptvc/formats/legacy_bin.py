@@ -199,10 +199,10 @@ def load_bin_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]
         >>> load_bin_state_dict("old/adapter_model.bin")            # doctest: +SKIP
         {'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': tensor(...), ...}
     """
-    torch = _import_torch()
     path = Path(path)
     with open_regular(path) as fh:
-        _refuse_code(path, fh)
+        _refuse_code(path, fh)  # no torch needed to refuse a pickle that runs code
+        torch = _import_torch()
         fh.seek(0)
         state = _torch_load(torch, path, fh)
     if not isinstance(state, dict) or not all(

@@ -73,13 +73,18 @@ def check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (metrics or {}).items():
         if not isinstance(key, str) or not key:
-            raise InvalidAdapterError(f"metric name {key!r} must be a non-empty string")
+            raise InvalidAdapterError(f"metric name {key!r} must be a non-empty string", hint="--metric eval_loss=1.92")
         if hasattr(value, "item"):  # numpy / torch scalars
             value = value.item()
         if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidAdapterError(f"metric {key}={value} is not a finite number")
+            raise InvalidAdapterError(
+                f"metric {key}={value} is not a finite number",
+                hint="give a finite number or a string: --metric loss=1.92",
+            )
         if not isinstance(value, (int, float, str, bool)) and value is not None:
-            raise InvalidAdapterError(f"metric {key}={value!r}: use a number or a string")
+            raise InvalidAdapterError(
+                f"metric {key}={value!r}: use a number or a string", hint="--metric eval_loss=1.92"
+            )
         out[key] = value
     return out
 
