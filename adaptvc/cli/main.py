@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             _unexpected(exc, traceback_flag)
         problem, hint = _SYSTEM_ERRORS[exc.errno]
         where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"Error: {problem}{where} ({exc.strerror})", err=True)
+        click.echo(f"Error: {problem}{where}", err=True)
         click.echo(f"Hint: {hint}", err=True)
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - the one place that reports the unexpected

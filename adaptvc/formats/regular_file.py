@@ -99,7 +99,7 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False)
 
 def _permission(path: Path, exc: PermissionError) -> InvalidAdapterError:
     return InvalidAdapterError(
-        f"{path}: permission denied ({exc.strerror})",
+        f"{path}: permission denied",
         path=str(path),
         hint=f"make it readable (chmod u+r {path}) or run as its owner",
     )
