@@ -172,7 +172,8 @@ def _parse_json(path: Path, raw: bytes) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
         header = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-        json.dumps(header, ensure_ascii=False).encode("utf-8")  # a lone surrogate (\ud800) fails here
+        if "\\u" in text:  # an escaped lone surrogate (\ud800) is not UTF-8: encoding it fails
+            json.dumps(header, ensure_ascii=False).encode("utf-8")
     except (UnicodeError, ValueError) as exc:
         raise _bad(path, f"safetensors header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
