@@ -11,18 +11,16 @@ themselves). Nothing imported at module level may pull in torch, transformers, p
 
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 import sys
 from collections.abc import Iterator, MutableMapping
-from typing import NoReturn
 
 import click
 
 from adaptvc import __version__
 from adaptvc.cli.output import terminal_progress
-from adaptvc.errors import AdaptvcError
+from adaptvc.errors import AdaptvcError, from_os_error
 from adaptvc.progress import progress_to
 
 TRACEBACK_ENV = "ADAPTVC_TRACEBACK"
@@ -179,31 +177,6 @@ def _want_traceback(flag: bool = False) -> bool:
     return flag or os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
 
 
-# What the system refused, whatever the command was doing: said plainly, with the way out.
-# (Every command that writes does so in a transaction, so the repository is as it was.)
-_SYSTEM_ERRORS = {
-    errno.ENOSPC: (
-        "no space left on the device",
-        "free some space on that filesystem (df -h), then run the command again",
-    ),
-    errno.EDQUOT: ("disk quota exceeded", "free some space within your quota, then run the command again"),
-    errno.EACCES: ("permission denied", "check the owner and permissions of that path (ls -l), or run as its owner"),
-    errno.EPERM: (
-        "operation not permitted",
-        "check the owner and permissions of that path (ls -l), or run as its owner",
-    ),
-    errno.EROFS: ("read-only file system", "run the command where the repository is writable"),
-}
-
-
-def _unexpected(exc: BaseException, traceback_flag: bool) -> NoReturn:
-    if _want_traceback(traceback_flag):
-        raise exc
-    click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
-    click.echo(f"Hint: run again with --traceback (or {TRACEBACK_ENV}=1) to see where it happened", err=True)
-    sys.exit(1)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: ``AdaptvcError`` → ``Error:``/``Hint:`` on stderr, exit 1.
 
@@ -239,16 +212,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:  # e.g. `adaptvc log | head`
         sys.exit(0)
-    except OSError as exc:
-        if _want_traceback(traceback_flag) or exc.errno not in _SYSTEM_ERRORS:
-            _unexpected(exc, traceback_flag)
-        problem, hint = _SYSTEM_ERRORS[exc.errno]
-        where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"Error: {problem}{where}", err=True)
-        click.echo(f"Hint: {hint}", err=True)
-        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - the one place that reports the unexpected
-        _unexpected(exc, traceback_flag)
+        if _want_traceback(traceback_flag):
+            raise
+        # A full disk, a permission: the operating system's refusal, said plainly.
+        typed = from_os_error(exc) if isinstance(exc, OSError) else None
+        if typed is not None:
+            click.echo(f"Error: {typed.message}", err=True)
+            click.echo(f"Hint: {typed.hint}", err=True)
+            sys.exit(1)
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"Hint: run again with --traceback (or {TRACEBACK_ENV}=1) to see where it happened", err=True)
+        sys.exit(1)
     # Non-standalone Click returns the exit code of --help/--version as an int.
     sys.exit(rv if isinstance(rv, int) else 0)
 
