@@ -148,7 +148,7 @@ def weights_empty_tensors_zero3(repo: Path, tmp: Path) -> Run:
 
 
 def config_rank_does_not_match_weights(repo: Path, tmp: Path) -> Run:
-    return _save_from(_source(tmp, config={"r": 8}), "has rank 4", "gives it r=8")
+    return _save_from(_source(tmp, config={"r": 8}, tensors=lora_tensors(r=4)), "has rank 4", "gives it r=8")
 
 
 def lora_pair_incomplete(repo: Path, tmp: Path) -> Run:

@@ -149,7 +149,7 @@ def test_save_refuses_zero_element_tensors_naming_zero3_and_fsdp(avc_repo, tmp_p
 
 @pytest.mark.torchless
 def test_save_refuses_a_config_whose_r_does_not_match_the_tensors(avc_repo, tmp_path):
-    src = write_adapter(tmp_path / "out", config={"r": 8})  # tensors have rank 4
+    src = write_adapter(tmp_path / "out", config={"r": 8}, tensors=lora_tensors(r=4))
     line = save_refused(avc_repo, src, "rank 4", "r=8")
     assert "model.layers.0.self_attn.q_proj" in line
 

@@ -210,7 +210,6 @@ def save_version(
         GitError: git refused (e.g. no identity); nothing was changed.
     """
     request = _Request.checked(adapter, message, metrics, parent, base_model)
-    repo.refuse_mid_operation("save")
     target = repo.adapter_dir(adapter)
     directory = validate.pick_source(Path(source) if source is not None else target, adapter)
     with transaction(repo, "save", adapter) as txn:
@@ -221,6 +220,8 @@ def save_version(
         if at is not None and at.id == md5 and at.config_sha256 == sha256(src.config_bytes):
             log.info("%s: content identical to %s; no version created", adapter, at.ref)
             return replace(at, new=False)
+        # After reading the workspace: a conflict in this adapter's own files is named first.
+        repo.refuse_mid_operation("save")
         version = _plan(repo, request, src, md5=md5, size=size, versions=versions, at=at)
         txn.label = version.ref
         commit = _write_and_commit(txn, version, src)
