@@ -39,6 +39,9 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "export": ("versioning_cmd", "Write version REF into DIRECTORY, in PEFT format."),
     "alias": ("versioning_cmd", "Point an alias such as task_a@production at version REF."),
     "diff": ("diff_cmd", "Compare two adapters layer by layer, without the base model."),
+    "compare": ("overview_cmd", "Compare versions side by side: hyper-parameters and metrics."),
+    "best": ("overview_cmd", "Print the ref of the best version of ADAPTER by a metric."),
+    "report": ("overview_cmd", "Write a self-contained HTML report of the versions."),
     "remote": ("remote_cmd", "Manage the DVC remotes that hold the adapter weights."),
     "push": ("remote_cmd", "Upload weights to the DVC remote, then push to git."),
     "pull": ("remote_cmd", "Update the branch from git, then fetch the weights needed."),
@@ -46,6 +49,9 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "hooks": ("hooks_cmd", "Manage the git hooks that keep weights in step with git."),
     "inspect": ("inspect_cmd", "Summarise the PEFT adapter in DIRECTORY, without torch."),
     "convert": ("convert_cmd", "Convert a legacy adapter_model.bin to safetensors."),
+    "gc": ("storage_cmd", "Remove the weights of versions nobody keeps."),
+    "du": ("storage_cmd", "Show the bytes each adapter and version takes."),
+    "verify": ("verify_cmd", "Rehash every version's stored weights; --repair heals them."),
 }
 
 
