@@ -419,3 +419,65 @@ class TrainingStateMissingError(AdaptvcError, LookupError):
     def __init__(self, message: str, *, ref: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.ref = ref
+
+
+# --- strict validation of adapter files ------------------------------------------------------
+
+
+class MalformedSafetensorsError(InvalidAdapterError):
+    """A safetensors file the official loader would refuse (header length, JSON, dtypes,
+    shapes, offsets that overlap, leave gaps or run past the data); ``tensor`` names the
+    entry at fault when there is one."""
+
+    def __init__(self, message: str, *, path: str, tensor: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, path=path, hint=hint)
+        self.tensor = tensor
+
+
+class NotARegularFileError(InvalidAdapterError):
+    """An adapter file that is a symbolic link, a FIFO, a device, a socket or a directory:
+    adaptvc reads none of them (``kind``), nor follows a link (``target``: where it points)."""
+
+    def __init__(
+        self, message: str, *, path: str, kind: str, target: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, path=path, hint=hint)
+        self.kind = kind
+        self.target = target
+
+
+class UnsafePickleError(UnsafeFileError):
+    """A legacy pickle that imports something other than tensors and containers: loading
+    it would run code. ``imports`` lists what it tried to import (``module.name``)."""
+
+    def __init__(self, message: str, *, path: str, imports: tuple[str, ...], hint: str | None = None) -> None:
+        super().__init__(message, path=path, hint=hint)
+        self.imports = tuple(imports)
+
+
+class EmptyTensorError(InvalidAdapterError):
+    """Tensors with zero elements (``tensors``): what saving an un-gathered DeepSpeed
+    ZeRO-3 or FSDP model writes (each rank holds only a shard)."""
+
+    def __init__(self, message: str, *, path: str, tensors: tuple[str, ...], hint: str | None = None) -> None:
+        super().__init__(message, path=path, hint=hint)
+        self.tensors = tuple(tensors)
+
+
+class ConfigWeightsMismatchError(InvalidAdapterError):
+    """``adapter_config.json`` and the weights disagree so that PEFT could not load them: a
+    rank other than ``r``/``rank_pattern``, half of an A/B pair, a DoRA magnitude missing,
+    or a module ``target_modules`` does not match. ``module`` names it."""
+
+    def __init__(self, message: str, *, path: str, module: str, hint: str | None = None) -> None:
+        super().__init__(message, path=path, hint=hint)
+        self.module = module
+
+
+class GitOperationInProgressError(AdaptvcError, RuntimeError):
+    """A git merge, cherry-pick or revert stopped half-way (``operation``): a version
+    committed now would land in the middle of it."""
+
+    def __init__(self, message: str, *, operation: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.operation = operation

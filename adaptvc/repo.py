@@ -34,7 +34,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from adaptvc.errors import AdapterNotFoundError, CorruptObjectError, InvalidAdapterError, NotARepositoryError
+from adaptvc.errors import (
+    AdapterNotFoundError,
+    CorruptObjectError,
+    GitOperationInProgressError,
+    InvalidAdapterError,
+    NotARepositoryError,
+)
 from adaptvc.formats.companions import DEFAULT_COMPANIONS, DEFAULT_GIT_MAX_BYTES
 from adaptvc.manifest import (
     ALIASES_NAME,
@@ -205,6 +211,25 @@ class AdapterRepo:
             yield
 
     # -- adapters and versions ----------------------------------------------------------
+    def refuse_mid_operation(self, command: str) -> None:
+        """Refuse a command that commits (``save``, ``alias``) while a git merge,
+        cherry-pick or revert has stopped half-way: its commit would land in the middle of
+        the user's. (A rebase is not refused: what is committed during one is replayed
+        onto the branch, as with ``git commit`` in an ``edit`` stop.)
+
+        Raises:
+            GitOperationInProgressError: naming the operation and how to finish or abort it.
+        """
+        stopped = git_ops.operation_in_progress(self.git_dir)
+        if stopped is None or stopped[0] == "rebase":
+            return
+        operation, abort = stopped
+        raise GitOperationInProgressError(
+            f"a git {operation} is in progress; {command} would commit in the middle of it",
+            operation=operation,
+            hint=f"finish the {operation} (resolve, then git commit) or abort it ({abort}), then run adaptvc {command} again",
+        )
+
     def list_adapters(self, *, committed: bool = False) -> list[str]:
         """Names of the adapters with a directory under the adapters dir (saved or not).
 

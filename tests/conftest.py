@@ -69,13 +69,15 @@ def run_cli(
     env: dict[str, str] | None = None,
     check: bool = False,
     input: str | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m adaptvc ARGS`` in a subprocess, the way a user would."""
+    """Run ``python -m adaptvc ARGS`` in a subprocess, the way a user would (``prefix``:
+    a command that runs it, e.g. ``setpriv ...`` to drop privileges)."""
     full_env = _source_path(dict(os.environ))
     if env:
         full_env.update(env)
     proc = subprocess.run(
-        [sys.executable, "-m", "adaptvc", *args],
+        [*prefix, sys.executable, "-m", "adaptvc", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

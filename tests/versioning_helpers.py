@@ -51,7 +51,7 @@ def write_adapter(
     cfg = dict(ADAPTER_CONFIG, **(config or {}))
     (d / "adapter_config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
     save_file(
-        tensors if tensors is not None else lora_tensors(seed),
+        tensors if tensors is not None else lora_tensors(seed, r=cfg["r"]),  # the rank the config gives
         str(d / "adapter_model.safetensors"),
         metadata={"format": "pt"},
     )

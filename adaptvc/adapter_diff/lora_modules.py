@@ -39,6 +39,7 @@ import numpy as np
 
 from adaptvc.adapter_diff.lowrank import LowRankUpdate
 from adaptvc.errors import InvalidAdapterError
+from adaptvc.formats.adapter_config import get_pattern_key
 from adaptvc.formats.safetensors_header import TensorInfo
 
 # Saved keys start with the PeftModel's prefix; patterns match the module path without it.
@@ -52,23 +53,6 @@ _EMBEDDING_FACTOR = re.compile(r"^(?P<module>.+)\.(?P<kind>lora_embedding_A|lora
 def display_name(key: str) -> str:
     """A saved key or module path without PEFT's ``base_model.model.`` prefix."""
     return key[len(MODEL_PREFIX) :] if key.startswith(MODEL_PREFIX) else key
-
-
-def get_pattern_key(pattern_keys: Any, key_to_match: str) -> str | None:
-    """The first pattern that matches ``key_to_match``, as PEFT resolves rank/alpha patterns.
-
-    Mirrors ``peft.utils.other.get_pattern_key`` (PEFT returns the key itself when nothing
-    matches; we return None).
-    """
-    for key in pattern_keys:
-        try:
-            if re.match(rf"(.*\.)?({key})$", key_to_match):
-                return key
-        except re.error as exc:
-            raise InvalidAdapterError(
-                f"adapter_config.json: pattern {key!r} is not a valid regular expression ({exc})"
-            ) from None
-    return None
 
 
 class LoraModule:

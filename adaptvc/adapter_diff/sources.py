@@ -17,7 +17,7 @@ from typing import Any
 
 from adaptvc.base_model import base_model_dict
 from adaptvc.errors import InvalidAdapterError, InvalidRefError
-from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
+from adaptvc.formats import CONFIG_NAME, WEIGHTS_NAME
 from adaptvc.formats.adapter_dir import open_adapter_dir
 from adaptvc.formats.companions import DEFAULT_COMPANIONS, find_files
 
@@ -70,13 +70,8 @@ def directory_source(path: str | os.PathLike[str], *, label: str | None = None) 
         InvalidAdapterError: no config, no weights, or only a legacy ``.bin``.
     """
     directory = Path(path)
-    config, weights = open_adapter_dir(directory)
-    if weights.name == LEGACY_WEIGHTS_NAME:
-        raise InvalidAdapterError(
-            f"{directory}: only a legacy {LEGACY_WEIGHTS_NAME}; diff reads {WEIGHTS_NAME} (memory-mapped, no torch)",
-            path=str(directory),
-            hint=f"adaptvc convert {directory}",
-        )
+    checked = open_adapter_dir(directory, safetensors_only=True)
+    config, weights = checked.config, checked.weights
     # The same link `save` records: with a fingerprint when the base model is on disk, so
     # a workspace or a plain directory is checked as strictly as a saved version.
     return AdapterSource(

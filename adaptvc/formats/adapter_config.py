@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from adaptvc.errors import InvalidAdapterError
+from adaptvc.formats.regular_file import open_regular
 
 # Fields that PEFT keeps as sets (or lists whose order carries no meaning).
 SET_VALUED_FIELDS = frozenset(
@@ -29,31 +31,38 @@ SET_VALUED_FIELDS = frozenset(
 # saved ``trainable_tokens_delta`` tensor, so sorting it would misalign config and weights.
 
 
+_FIX_HINT = "fix the file by hand, or write it again with save_pretrained (it writes the config with the weights)"
+
+
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and validate an ``adapter_config.json``.
 
     Raises:
         InvalidAdapterError: missing file, invalid JSON, not an object, or no ``peft_type``.
+        NotARegularFileError: a symlink, FIFO or device (refused without reading it).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise InvalidAdapterError(
             f"{path}: no such file; not a PEFT adapter directory",
             path=str(path),
             hint="point at a directory written by save_pretrained (it holds adapter_config.json)",
-        ) from None
+        )
+    try:
+        with open_regular(path) as fh:  # a symlink, FIFO or device is refused unread
+            text = fh.read().decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidAdapterError(f"{path}: not UTF-8 text", path=str(path)) from None
+        raise InvalidAdapterError(f"{path}: not UTF-8 text", path=str(path), hint=_FIX_HINT) from None
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidAdapterError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=str(path)
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=str(path), hint=_FIX_HINT
         ) from None
     if not isinstance(config, dict):
-        raise InvalidAdapterError(f"{path}: expected a JSON object, got {type(config).__name__}", path=str(path))
+        raise InvalidAdapterError(
+            f"{path}: expected a JSON object, got {type(config).__name__}", path=str(path), hint=_FIX_HINT
+        )
     if not config.get("peft_type"):
         raise InvalidAdapterError(
             f"{path}: missing 'peft_type'; not a PEFT adapter config",
@@ -91,3 +100,46 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     return value
+
+
+def get_pattern_key(pattern_keys: Any, key_to_match: str) -> str | None:
+    """The first pattern that matches ``key_to_match``, as PEFT resolves ``rank_pattern``
+    and ``alpha_pattern``: the first key ``k`` in the pattern's order with
+    ``re.match(rf"(.*\\.)?({k})$", module)`` (``peft.utils.other.get_pattern_key``; PEFT
+    returns the key itself when nothing matches, this returns None).
+
+    Raises:
+        InvalidAdapterError: a pattern that is not a regular expression.
+    """
+    for key in pattern_keys:
+        try:
+            if re.match(rf"(.*\.)?({key})$", key_to_match):
+                return key
+        except re.error as exc:
+            raise InvalidAdapterError(
+                f"adapter_config.json: pattern {key!r} is not a valid regular expression ({exc})"
+            ) from None
+    return None
+
+
+def target_module_matches(target_modules: Any, module: str) -> bool:
+    """Whether PEFT's ``target_modules`` selects ``module`` (its path in the base model):
+    a string is a regular expression the whole path must match (``"all-linear"`` selects
+    every linear layer, which a file cannot tell: True); a list matches a name exactly or
+    as the path's last components (``q_proj`` matches ``model.layers.0.self_attn.q_proj``),
+    as ``peft.tuners.tuners_utils.check_target_module_exists`` does.
+
+    Raises:
+        InvalidAdapterError: a string that is not a regular expression.
+    """
+    if target_modules is None or target_modules == "all-linear":
+        return True
+    if isinstance(target_modules, str):
+        try:
+            return re.fullmatch(target_modules, module) is not None
+        except re.error as exc:
+            raise InvalidAdapterError(
+                f"adapter_config.json: target_modules {target_modules!r} is not a valid regular expression ({exc})"
+            ) from None
+    names = [str(t) for t in target_modules]
+    return module in names or any(module.endswith(f".{t}") for t in names)

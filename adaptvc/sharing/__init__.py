@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from adaptvc.errors import RemoteNotFoundError
+from adaptvc.errors import DetachedHeadError, RemoteNotFoundError
 from adaptvc.manifest import AdapterVersion
+from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
 
 # `adaptvc push` has uploaded already when it runs `git push`; `pull` syncs the workspace
@@ -58,4 +59,21 @@ def require_git_remote(root: Path, git_remote: str, command: str) -> None:
         f"there is no git remote {git_remote!r}{known}",
         hint=f"git remote add {git_remote} URL   (or adaptvc {command} --git-remote NAME; "
         f"--no-git {'uploads' if command == 'push' else 'fetches'} only the weights)",
+    )
+
+
+def detached_head(repo: AdapterRepo, command: str) -> DetachedHeadError:
+    """The error for ``push``/``pull`` with HEAD detached: in the middle of a rebase the
+    way out is to finish it, otherwise to switch to a branch."""
+    stopped = git_ops.operation_in_progress(repo.git_dir)
+    if stopped is not None and stopped[0] == "rebase":
+        return DetachedHeadError(
+            f"a git rebase is in progress (HEAD is detached): there is no branch to {command} until it ends",
+            command=command,
+            hint=f"finish it (git rebase --continue) or abort it (git rebase --abort), then adaptvc {command}",
+        )
+    return DetachedHeadError(
+        f"HEAD is detached: there is no branch to {command}",
+        command=command,
+        hint=f"git switch BRANCH, then adaptvc {command}",
     )

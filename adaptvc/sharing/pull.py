@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adaptvc.errors import DetachedHeadError, DirtyWorkspaceError, GitRemoteError
+from adaptvc.errors import DirtyWorkspaceError, GitRemoteError
 from adaptvc.repo import AdapterRepo
-from adaptvc.sharing import SKIP_HOOKS_ENV, require_git_remote
+from adaptvc.sharing import SKIP_HOOKS_ENV, detached_head, require_git_remote
 from adaptvc.storage import git_ops
 from adaptvc.storage.transfer import use_remote
 from adaptvc.versioning.sync import SyncResult, sync_workspace
@@ -71,9 +71,7 @@ def pull(repo: AdapterRepo, *, remote: str | None = None, git_remote: str | None
     old = git_ops.head_commit(repo.root)
     if git_remote:
         if branch is None:
-            raise DetachedHeadError(
-                "HEAD is detached: there is no branch to pull", command="pull", hint="git switch BRANCH"
-            )
+            raise detached_head(repo, "pull")
         require_git_remote(repo.root, git_remote, "pull")
         _git_pull(repo, git_remote, branch)
         _fetch_tags(repo.root, git_remote)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adaptvc.errors import CorruptObjectError, DetachedHeadError, GitRemoteError, ObjectMissingError, RemoteError
+from adaptvc.errors import CorruptObjectError, GitRemoteError, ObjectMissingError, RemoteError
 from adaptvc.manifest import AdapterVersion
 from adaptvc.refs import resolve_version, unique_ref
 from adaptvc.repo import AdapterRepo
-from adaptvc.sharing import SKIP_HOOKS_ENV, require_git_remote, version_labels
+from adaptvc.sharing import SKIP_HOOKS_ENV, detached_head, require_git_remote, version_labels
 from adaptvc.storage import git_ops
 from adaptvc.storage.transfer import DEFAULT_JOBS, TransferResult, push_objects
 from adaptvc.transaction import settle_interrupted
@@ -141,9 +141,7 @@ def push(
         versions = repo.versions_at("HEAD")
     branch = git_ops.current_branch(repo.root) if git_remote else None
     if git_remote and branch is None:
-        raise DetachedHeadError(
-            "HEAD is detached: there is no branch to push", command="push", hint="git switch BRANCH, then adaptvc push"
-        )
+        raise detached_head(repo, "push")
     if git_remote:
         require_git_remote(repo.root, git_remote, "push")
     uploaded, there, result = upload_versions(repo, versions, remote=remote, jobs=jobs)

@@ -429,3 +429,22 @@ def ref_commits(root: Path | str) -> list[str]:
     """The distinct commits the local branches and tags point at (annotated tags peeled),
     for operations over every version ever recorded (``adaptvc verify --all``)."""
     return list(dict.fromkeys(commit for _, commit in ref_tips(root)))
+
+
+# git's own markers of an operation that stopped half-way, in the git dir of a worktree.
+_IN_PROGRESS = (
+    ("MERGE_HEAD", "merge", "git merge --abort"),
+    ("CHERRY_PICK_HEAD", "cherry-pick", "git cherry-pick --abort"),
+    ("REVERT_HEAD", "revert", "git revert --abort"),
+    ("rebase-merge", "rebase", "git rebase --abort"),
+    ("rebase-apply", "rebase", "git rebase --abort"),
+)
+
+
+def operation_in_progress(git_dir: Path) -> tuple[str, str] | None:
+    """``(operation, how to abort it)`` when a merge, cherry-pick, revert or rebase has
+    stopped half-way in this worktree (``git status`` reads the same markers), else None."""
+    for marker, operation, abort in _IN_PROGRESS:
+        if (git_dir / marker).exists():
+            return operation, abort
+    return None

@@ -48,6 +48,7 @@ def set_alias(repo: AdapterRepo, ref: str, alias: str) -> AdapterVersion:
     ``adapters/NAME/aliases.jsonl`` (append-only, newest record wins)."""
     validate_alias(alias)
     parsed = parse_ref(ref)
+    repo.refuse_mid_operation("alias")
     with transaction(repo, "alias", f"{parsed.adapter}@{alias}") as txn:
         version = resolve_version(repo, parsed, with_commit=False)
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")

@@ -37,7 +37,7 @@ from adaptvc.base_model import base_model_link
 from adaptvc.errors import InvalidAdapterError
 from adaptvc.extract import save_adapter  # imports torch and peft only when it runs
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
-from adaptvc.formats.adapter_config import read_config
+from adaptvc.formats.adapter_dir import open_adapter_dir
 from adaptvc.formats.legacy_bin import convert as convert_bin
 from adaptvc.formats.safetensors_header import read_header
 from adaptvc.manifest import (
@@ -81,13 +81,18 @@ def check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (metrics or {}).items():
         if not isinstance(key, str) or not key:
-            raise InvalidAdapterError(f"metric name {key!r} must be a non-empty string")
+            raise InvalidAdapterError(f"metric name {key!r} must be a non-empty string", hint="--metric eval_loss=1.92")
         if hasattr(value, "item"):  # numpy / torch scalars
             value = value.item()
         if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidAdapterError(f"metric {key}={value} is not a finite number")
+            raise InvalidAdapterError(
+                f"metric {key}={value} is not a finite number",
+                hint="give a finite number or a string: --metric loss=1.92",
+            )
         if not isinstance(value, (int, float, str, bool)) and value is not None:
-            raise InvalidAdapterError(f"metric {key}={value!r}: use a number or a string")
+            raise InvalidAdapterError(
+                f"metric {key}={value!r}: use a number or a string", hint="--metric eval_loss=1.92"
+            )
         out[key] = value
     return out
 
@@ -223,6 +228,7 @@ def save_version(
     Raises:
         InvalidAdapterError: bad or missing files, base-model weights, a bad metric.
         LockTimeoutError: another adaptvc process kept the lock.
+        GitOperationInProgressError: a git merge, cherry-pick or revert stopped half-way.
         GitError: git refused (e.g. no identity); nothing was changed.
     """
     request = _Request.checked(adapter, message, metrics, parent, base_model, training_state)
@@ -246,6 +252,8 @@ def save_version(
         ):
             log.info("%s: content identical to %s; no version created", adapter, at.ref)
             return replace(at, new=False)
+        # After reading the workspace: a conflict in this adapter's own files is named first.
+        repo.refuse_mid_operation("save")
         version = _plan(repo, request, src, md5=md5, size=size, versions=versions, at=at)
         version = replace(version, companions=companions, training_state=state)
         txn.label = version.ref
@@ -289,12 +297,11 @@ def save_model(
 def _read_source(repo: AdapterRepo, directory: Path, *, in_place: bool, scratch: Path) -> _Source:
     """Read and validate the adapter files (a legacy ``.bin`` is converted in ``scratch``)
     and find the companion files beside them."""
-    config = read_config(directory / CONFIG_NAME)
-    weights = validate.weights_file(directory)
+    checked = open_adapter_dir(directory, adapter_only=True)
+    config, weights = checked.config, checked.weights
     converted = weights.name == LEGACY_WEIGHTS_NAME
     if converted:
         weights = _convert_bin(directory, scratch / "converted")
-    validate.check_weights(weights, config)
     staged = None if in_place and not converted else scratch / f"staged-{WEIGHTS_NAME}"
     return _Source(
         config, config_bytes(config), weights, converted, in_place, staged, source_companions(repo, directory)
