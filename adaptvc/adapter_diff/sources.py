@@ -11,12 +11,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adaptvc.base_model import base_model_dict
 from adaptvc.errors import InvalidAdapterError, InvalidRefError
 from adaptvc.formats import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
 from adaptvc.formats.adapter_dir import open_adapter_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adaptvc.manifest import AdapterVersion
+    from adaptvc.repo import AdapterRepo
 
 # The repository model (adaptvc.repo, .refs, .storage.fetch) is imported only when a side
 # is a saved version or the workspace: `adaptvc diff DIR_A DIR_B` would otherwise pay
@@ -124,6 +128,11 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
     adapter_repo = AdapterRepo.open(repo)
     version = resolve_version(adapter_repo, ref, with_commit=False)
     ensure_versions(adapter_repo, [version])
+    return version_source(adapter_repo, version, label=ref)
+
+
+def version_source(adapter_repo: AdapterRepo, version: AdapterVersion, *, label: str) -> AdapterSource:
+    """A saved version whose weights are in the local cache (see :func:`_version_source`)."""
     try:
         config = json.loads(adapter_repo.version_config(version))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -137,7 +146,7 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
     # `save --base-model` may have recorded another name than the config's; both name it.
     base["config_name"] = config.get("base_model_name_or_path")
     return AdapterSource(
-        label=ref,
+        label=label,
         directory=directory,
         weights=adapter_repo.dvc_cache.object_path(version.id),
         config=config,

@@ -41,6 +41,9 @@ _WHERE: dict[str, str] = {
     "hooks_status": "_hooks",
     # diff
     "diff": "_diff",
+    # adapter algebra
+    "merge": "_algebra",
+    "compress": "_algebra",
     # versioning: git + DVC + the manifest
     "init": "_setup",
     "save": "_save",
@@ -59,6 +62,7 @@ __all__ = list(_WHERE)
 
 if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type checkers (F401: re-exports)
     from adaptvc.api._adapters import convert, get_adapter_state_dict, inspect, save_adapter  # noqa: F401
+    from adaptvc.api._algebra import compress, merge  # noqa: F401
     from adaptvc.api._checkout import checkout, export, resolve  # noqa: F401
     from adaptvc.api._diff import diff  # noqa: F401
     from adaptvc.api._history import alias, log, show, status  # noqa: F401

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from adaptvc.formats.safetensors_header import read_header
 from adaptvc.manifest import (
     MANIFEST_NAME,
     AdapterVersion,
+    BaseModelLink,
     ParentLink,
     PeftSummary,
     appended,
@@ -145,6 +146,8 @@ class _Request:
     metrics: dict[str, Any]
     parent: str | None
     base_model: str | None
+    parents: tuple[ParentLink, ...] = ()  # recorded as given (merge, compress): all the inputs
+    base_link: BaseModelLink | None = None  # recorded as given instead of read from the config
 
     @classmethod
     def checked(
@@ -207,18 +210,50 @@ def save_version(
     target = repo.adapter_dir(adapter)
     directory = validate.pick_source(Path(source) if source is not None else target, adapter)
     with transaction(repo, "save", adapter) as txn:
-        src = _read_source(directory, in_place=directory.resolve() == target.resolve(), scratch=txn.workdir)
-        md5, size = repo.dvc_cache.add(src.weights)
-        versions = repo.versions(adapter)
-        at = workspace_version(repo, adapter, versions)
-        if at is not None and at.id == md5 and at.config_sha256 == sha256(src.config_bytes):
-            log.info("%s: content identical to %s; no version created", adapter, at.ref)
-            return replace(at, new=False)
-        version = _plan(repo, request, src, md5=md5, size=size, versions=versions, at=at)
-        txn.label = version.ref
-        commit = _write_and_commit(txn, version, src)
-    _warn_about_unusual_git_state(repo, version)
-    log.info("saved %s (%s)", version.ref, md5[:12])
+        version = _record(txn, request, directory, in_place=directory.resolve() == target.resolve())
+    if version.new:
+        warn_about_unusual_git_state(repo, version)
+        log.info("saved %s (%s)", version.ref, version.id[:12])
+    return version
+
+
+def save_derived(
+    txn: Transaction,
+    directory: Path,
+    *,
+    adapter: str,
+    message: str,
+    parents: Sequence[AdapterVersion],
+    metrics: Mapping[str, Any] | None = None,
+) -> AdapterVersion:
+    """Record ``directory`` (an adapter the caller computed in ``txn``'s scratch space) as
+    a new version of ``adapter`` whose parents are ``parents``, in the caller's transaction.
+
+    The base-model link is the first parent's: the inputs were checked to share it, and
+    the config alone may not reach the base model to fingerprint it again. Call
+    :func:`warn_about_unusual_git_state` once the transaction is over.
+    """
+    request = replace(
+        _Request.checked(adapter, message, metrics, None, None),
+        parents=tuple(p.link() for p in parents),
+        base_link=parents[0].base_model if parents else None,
+    )
+    return _record(txn, request, directory, in_place=False)
+
+
+def _record(txn: Transaction, request: _Request, directory: Path, *, in_place: bool) -> AdapterVersion:
+    """Read, store, plan and commit one version (``new=False``: identical content, nothing done)."""
+    repo = txn.repo
+    src = _read_source(directory, in_place=in_place, scratch=txn.workdir)
+    md5, size = repo.dvc_cache.add(src.weights)
+    versions = repo.versions(request.adapter)
+    at = workspace_version(repo, request.adapter, versions)
+    if at is not None and at.id == md5 and at.config_sha256 == sha256(src.config_bytes):
+        log.info("%s: content identical to %s; no version created", request.adapter, at.ref)
+        return replace(at, new=False)
+    version = _plan(repo, request, src, md5=md5, size=size, versions=versions, at=at)
+    txn.label = version.ref
+    commit = _write_and_commit(txn, version, src)
     return replace(version, commit=commit, new=True)
 
 
@@ -265,8 +300,10 @@ def _plan(
     at: AdapterVersion | None,
 ) -> AdapterVersion:
     """The new version's record: number, parents, base-model link, summary."""
-    if request.parent:
-        parents: tuple[ParentLink, ...] = (resolve_version(repo, request.parent, with_commit=False).link(),)
+    if request.parents:
+        parents: tuple[ParentLink, ...] = request.parents
+    elif request.parent:
+        parents = (resolve_version(repo, request.parent, with_commit=False).link(),)
     else:
         base = at or newest(versions)
         parents = (base.link(),) if base else ()
@@ -279,7 +316,7 @@ def _plan(
         author=git_ops.author_ident(repo.root),
         created_at=_now(),
         parents=parents,
-        base_model=base_model_link(src.config, override=request.base_model, root=Path.cwd()),
+        base_model=request.base_link or base_model_link(src.config, override=request.base_model, root=Path.cwd()),
         peft=_peft_summary(src.config, src.weights),
         metrics=request.metrics,
         config_sha256=sha256(src.config_bytes),
@@ -323,7 +360,7 @@ def _write_and_commit(txn: Transaction, version: AdapterVersion, src: _Source) -
     return commit
 
 
-def _warn_about_unusual_git_state(repo: AdapterRepo, version: AdapterVersion) -> None:
+def warn_about_unusual_git_state(repo: AdapterRepo, version: AdapterVersion) -> None:
     # During a rebase HEAD is detached, but what is committed there lands on the branch.
     rebasing = any((repo.git_dir / d).exists() for d in ("rebase-merge", "rebase-apply"))
     if not rebasing and git_ops.current_branch(repo.root) is None:
