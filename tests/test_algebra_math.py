@@ -105,7 +105,12 @@ def layouts(tmp_path: Path) -> dict[str, tuple[list[Path], list[float]]]:
             write_adapter(
                 tmp_path / "pat_b",
                 lora_tensors(rng, ranks_b, dtype=f64),
-                {"r": 6, "lora_alpha": 12, "rank_pattern": {r"model\.layers\.0\..*": 3}, "alpha_pattern": {"down_proj": 5}},
+                {
+                    "r": 6,
+                    "lora_alpha": 12,
+                    "rank_pattern": {r"model\.layers\.0\..*": 3},
+                    "alpha_pattern": {"down_proj": 5},
+                },
             ),
         ],
         [1.0, -0.5],
@@ -113,7 +118,9 @@ def layouts(tmp_path: Path) -> dict[str, tuple[list[Path], list[float]]]:
     gpt = {"fan_in_fan_out": True, "target_modules": ["c_attn", "wte", "conv"]}
     sets["conv1d_embedding_conv2d"] = (
         [
-            write_adapter(tmp_path / "lay_a", lora_tensors(rng, {m: 4 for m in LAYOUT_MODULES}, LAYOUT_MODULES, f64), gpt),
+            write_adapter(
+                tmp_path / "lay_a", lora_tensors(rng, {m: 4 for m in LAYOUT_MODULES}, LAYOUT_MODULES, f64), gpt
+            ),
             write_adapter(
                 tmp_path / "lay_b",
                 lora_tensors(rng, {m: 3 for m in LAYOUT_MODULES} | {"transformer.wte": 5}, LAYOUT_MODULES, f64),
