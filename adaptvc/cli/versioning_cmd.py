@@ -221,10 +221,10 @@ def _render_adapter_log(name: str, vs: list) -> None:
     by_link: dict[tuple[int, str], Any] = {}
     for v in vs:  # newest first: keep the newest of identical links
         by_link.setdefault((v.version, v.id), (v.version, v.id, v.created_at))
-    nodes, parents = _with_merge_inputs(name, list(key), key, by_link)
+    nodes, graph_parents = _with_merge_inputs(name, list(key), key, by_link)
 
     def parents_of(k):
-        return parents.get(k, [])
+        return graph_parents.get(k, [])
 
     dup = {n for n in {v.version for v in vs} if len({v.id for v in vs if v.version == n}) > 1}
     for prefix, k, cont in graph_rows(nodes, parents_of):
