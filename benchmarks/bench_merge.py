@@ -149,7 +149,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--layers", type=int, default=32)
     ap.add_argument("--rank", type=int, default=16)
-    ap.add_argument("--peft-svd-layers", type=int, default=1, help="layers of the model PEFT's svd runs on")
+    ap.add_argument(
+        "--peft-svd-layers", type=int, default=1, help="layers of the model PEFT's svd runs on (0: skip it)"
+    )
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median reported)")
     ap.add_argument("--peft-repeat", type=int, default=1, help="rounds that also run PEFT")
     ap.add_argument("--workdir", type=Path, default=None)
@@ -157,7 +159,11 @@ def main() -> None:
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_merge-"))
     dirs = {"full": (work / "a", work / "b"), "small": (work / "sa", work / "sb")}
+    if not args.peft_svd_layers:  # PEFT's svd not run (minutes per module on a loaded machine)
+        del dirs["small"]
     for tag, layers in (("full", args.layers), ("small", args.peft_svd_layers)):
+        if tag not in dirs:
+            continue
         make_adapter(dirs[tag][0], layers=layers, r=args.rank, seed=1)
         make_adapter(dirs[tag][1], layers=layers, r=args.rank, seed=2)
     size = (dirs["full"][0] / "adapter_model.safetensors").stat().st_size
@@ -168,8 +174,9 @@ def main() -> None:
     ours = [
         Merge(f"adaptvc merge cat ({args.layers} layers)", "full", [], repo),
         Merge(f"adaptvc merge svd ({args.layers} layers)", "full", svd, repo),
-        Merge(f"adaptvc merge svd ({args.peft_svd_layers} layers)", "small", svd, repo),
     ]
+    if "small" in dirs:
+        ours.append(Merge(f"adaptvc merge svd ({args.peft_svd_layers} layers)", "small", svd, repo))
 
     def peft(method: str, tag: str, layers: int) -> Contender:
         a, b = dirs[tag]
@@ -177,7 +184,9 @@ def main() -> None:
         cmd = [sys.executable, "-c", PEFT_MERGE, str(a), str(b), method, str(args.rank), str(layers), str(out)]
         return Contender(f"PEFT add_weighted_adapter {method} ({layers} layers)", cmd)
 
-    theirs = [peft("cat", "full", args.layers), peft("svd", "small", args.peft_svd_layers)]
+    theirs = [peft("cat", "full", args.layers)]
+    if "small" in dirs:
+        theirs.append(peft("svd", "small", args.peft_svd_layers))
     # Interleaved rounds: every contender sees the same machine load.
     for i in range(args.repeat):
         for c in ours:
@@ -192,8 +201,7 @@ def main() -> None:
     print("|---|---:|---:|")
     for c in (*ours, *theirs):
         print(f"| {c.name} | {c.median:.2f} | {c.rss_mb:.0f} |")
-    pairs = ((ours[0], theirs[0]), (ours[2], theirs[1]))
-    for mine, other in pairs:
+    for mine, other in zip(ours[::2], theirs, strict=False):
         print(
             f"{other.name} / {mine.name}: time {other.median / mine.median:.1f}x, "
             f"peak RSS {other.rss_mb / mine.rss_mb:.1f}x"

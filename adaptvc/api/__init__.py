@@ -7,7 +7,7 @@ values (frozen dataclasses, paths); it never prints.
 One module per concern, each importing its operations at the top: ``_adapters``
 (adapter files, live models), ``_setup`` (init), ``_save``, ``_history`` (log, show,
 status, alias), ``_checkout`` (checkout, export, resolve), ``_sharing``, ``_hooks`` and
-``_diff``.
+``_diff`` and ``_algebra`` (merge, compress).
 A name is looked up in its module on first use (PEP 562), so a command loads only its
 own concern: ``adaptvc status`` does not import the transfer machinery, and nothing but
 ``diff`` imports numpy. torch, transformers and peft are imported inside the functions

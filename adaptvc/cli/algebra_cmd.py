@@ -85,7 +85,7 @@ def merge_command(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Merge saved LoRA versions into a new version, from the files alone.
+    """Merge saved LoRA versions into one new version.
 
     Computes ΔW = Σ wᵢ·ΔWᵢ module by module without the base model. --method cat stacks
     the weighted factors: exact, rank Σ rᵢ. --method svd keeps the best rank-R
@@ -138,11 +138,12 @@ def compress_command(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Reduce a saved LoRA version's rank, as a new version whose parent is REF.
+    """Reduce a saved LoRA version's rank, as a new version.
 
     The best rank-R approximation of every module's ΔW (--rank R), or per module the
     least rank keeping a share of ‖ΔW‖²_F (--energy 0.99), computed from the factors
-    without the base model; prints the relative Frobenius error dropped.
+    without the base model; prints the relative Frobenius error dropped. The new
+    version's parent is REF.
 
     \b
     Examples:

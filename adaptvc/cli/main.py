@@ -46,8 +46,8 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "hooks": ("hooks_cmd", "Manage the git hooks that keep weights in step with git."),
     "inspect": ("inspect_cmd", "Summarise the PEFT adapter in DIRECTORY, without torch."),
     "convert": ("convert_cmd", "Convert a legacy adapter_model.bin to safetensors."),
-    "merge": ("algebra_cmd", "Merge saved LoRA versions into a new version, from the files alone."),
-    "compress": ("algebra_cmd", "Reduce a saved LoRA version's rank, as a new version whose parent is REF."),
+    "merge": ("algebra_cmd", "Merge saved LoRA versions into one new version."),
+    "compress": ("algebra_cmd", "Reduce a saved LoRA version's rank, as a new version."),
 }
 
 
