@@ -278,6 +278,58 @@ class UnknownHookError(AdaptvcError, LookupError):
         self.name = name
 
 
+# --- the operating system's refusals, as the CLI reports them -----------------------------
+
+
+class FileSystemError(AdaptvcError, OSError):
+    """The operating system refused a file operation for a reason the user can act on
+    (a full disk, a permission, a read-only mount). ``errno`` and ``path`` are the
+    original ``OSError``'s."""
+
+    def __init__(self, message: str, *, errno: int, path: str | None = None, hint: str | None = None) -> None:
+        AdaptvcError.__init__(self, message, hint=hint)
+        self.errno = errno
+        self.path = path
+
+
+class DiskFullError(FileSystemError):
+    """No space left on the device (or the quota is used up)."""
+
+
+class PermissionDeniedError(FileSystemError):
+    """A file or directory adaptvc must write or read is not permitted to it."""
+
+
+def from_os_error(exc: OSError) -> FileSystemError | None:
+    """The typed error for an ``OSError`` a user can act on, or None for the rest."""
+    import errno as codes
+
+    path = exc.filename if isinstance(exc.filename, str) else None
+    where = f": {path}" if path else ""
+    if exc.errno in (codes.ENOSPC, codes.EDQUOT):
+        return DiskFullError(
+            f"no space left on device{where}",
+            errno=exc.errno,
+            path=path,
+            hint="free space on the disk that holds the repository and its DVC cache (`df -h .` shows it), then run the command again",
+        )
+    if exc.errno in (codes.EACCES, codes.EPERM):
+        return PermissionDeniedError(
+            f"permission denied{where}",
+            errno=exc.errno,
+            path=path,
+            hint="check the owner and mode of that path (`ls -ld`), or run as the user who owns the repository",
+        )
+    if exc.errno == codes.EROFS:
+        return FileSystemError(
+            f"read-only file system{where}",
+            errno=exc.errno,
+            path=path,
+            hint="run the command where the repository's disk is mounted read-write",
+        )
+    return None
+
+
 # --- adapter algebra: merge and compress ------------------------------------------------
 
 

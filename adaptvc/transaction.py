@@ -52,7 +52,7 @@ from typing import Any
 from adaptvc.errors import LockTimeoutError
 from adaptvc.repo import AdapterRepo
 from adaptvc.storage import git_ops
-from adaptvc.storage.files import write_atomic
+from adaptvc.storage.files import process_is_gone, sweep_dead_temporaries, write_atomic
 from adaptvc.storage.lock import repo_lock, signals_deferred
 
 JOURNAL_NAME = "transaction.json"
@@ -339,10 +339,13 @@ def recover(repo: AdapterRepo) -> str | None:
         ``None`` when there was no journal.
     """
     path = repo.state_dir / JOURNAL_NAME
+    sweep_dead_temporaries(path)  # killed while rewriting the journal
     j = Journal.read(path)
     if j is None:
         _sweep_dead_scratch(repo.state_dir)
         return None
+    for written, _ in j.files:  # killed while writing one of them
+        sweep_dead_temporaries(Path(written))
     landed = _landed(repo.root, j)
     if landed is not None:
         _create_tags(repo.root, j)
@@ -383,12 +386,8 @@ def _sweep_dead_scratch(state_dir: Path) -> None:
     for entry in entries:
         match = _SCRATCH_NAME.match(entry.name)
         assert match is not None
-        try:
-            os.kill(int(match["pid"]), 0)
-        except ProcessLookupError:  # dead
+        if process_is_gone(int(match["pid"])):
             shutil.rmtree(entry.path, ignore_errors=True)
-        except OSError:  # alive, as another user's process: not ours to judge
-            pass
 
 
 def _landed(root: Path, j: Journal) -> str | None:

@@ -20,7 +20,7 @@ import click
 
 from adaptvc import __version__
 from adaptvc.cli.output import terminal_progress
-from adaptvc.errors import AdaptvcError
+from adaptvc.errors import AdaptvcError, from_os_error
 from adaptvc.progress import progress_to
 
 TRACEBACK_ENV = "ADAPTVC_TRACEBACK"
@@ -217,6 +217,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the one place that reports the unexpected
         if _want_traceback(traceback_flag):
             raise
+        # A full disk, a permission: the operating system's refusal, said plainly.
+        typed = from_os_error(exc) if isinstance(exc, OSError) else None
+        if typed is not None:
+            click.echo(f"Error: {typed.message}", err=True)
+            click.echo(f"Hint: {typed.hint}", err=True)
+            sys.exit(1)
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
         click.echo(f"Hint: run again with --traceback (or {TRACEBACK_ENV}=1) to see where it happened", err=True)
         sys.exit(1)

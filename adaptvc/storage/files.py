@@ -2,13 +2,16 @@
 
 The one way adaptvc replaces a file: a temporary file beside the target (same directory,
 so same filesystem), written, fsync'ed (unless the file can be rebuilt), then renamed
-over the target with ``os.replace``. A crash leaves at most the temporary file.
+over the target with ``os.replace``. A crash leaves at most the temporary file, ``.NAME.PID.tmp``, which
+:func:`sweep_dead_temporaries` removes once process PID is gone (the transaction's
+recovery calls it for every file the killed transaction was writing).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -34,7 +37,7 @@ def replacing(path: Path, *, fsync: bool = True, mode: int | None = None, same_n
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temporary(path, os.getpid())
     try:
         yield tmp
         if fsync:
@@ -54,3 +57,35 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int | Non
     """Replace ``path`` with ``data`` atomically (see :func:`replacing`)."""
     with replacing(path, fsync=fsync, mode=mode) as tmp:
         tmp.write_bytes(data)
+
+
+def _temporary(path: Path, pid: int) -> Path:
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
+_PID_OF_TEMPORARY = re.compile(r"\.(?P<pid>[0-9]+)\.tmp$")
+
+
+def process_is_gone(pid: int) -> bool:
+    """True when no process ``pid`` runs (a process of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. EPERM: alive, as someone else's
+        return False
+    return False
+
+
+def sweep_dead_temporaries(path: Path) -> None:
+    """Remove the temporaries of ``path`` (see :func:`replacing`) whose writer was killed."""
+    prefix = f".{path.name}."
+    try:
+        names = [e.name for e in os.scandir(path.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        match = _PID_OF_TEMPORARY.search(name)
+        if match and name == _temporary(path, int(match["pid"])).name and process_is_gone(int(match["pid"])):
+            with contextlib.suppress(OSError):
+                (path.parent / name).unlink()
