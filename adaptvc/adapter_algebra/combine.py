@@ -8,9 +8,10 @@ for every module: ``lora_alpha = r``, no rsLoRA, and ``rank_pattern``/``alpha_pa
 (exact, escaped module names) where a module's rank differs from ``r``. A module that
 only some inputs adapt is a zero update in the others.
 
-The inputs are read memory-mapped, one module at a time; the output's tensors are kept
-in their final dtype until the file is written (``--energy`` learns each module's rank
-only from its singular values, and the header, which comes first, needs it).
+The inputs are read memory-mapped, one module at a time; each module's new factors are
+cast to their final dtype at once and kept so until the file is written (``--energy``
+learns each module's rank only from its singular values, and the header, which comes
+first, needs it): memory is about the output's size plus one module in float64.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def combine(
         check_base_models(sources[0], src, force=force)
     names = _module_table(sources, layouts)
     readers = [SafetensorsReader(src.weights) for src in sources]
-    results: list[tuple[LoraModule, Factors]] = []
+    results: list[ModuleResult] = []
+    tensors: list[tuple[str, str, tuple[int, ...], bytes]] = []  # the output, already in its dtype
     try:
         for i, name in enumerate(names):
             updates, module_ws = [], []
@@ -84,14 +86,21 @@ def combine(
                     module_ws.append(w)
                     reader.release_after(2 << 20)
             first = next(layout.modules[name] for layout in layouts if name in layout.modules)
-            results.append((first, _combine_module(updates, module_ws, method, rank, energy)))
+            f = _combine_module(updates, module_ws, method, rank, energy)
+            tensors += _encoded(first, f)
+            results.append(
+                ModuleResult(name=name, rank=f.rank, dropped=f.dropped, norm=f.total, relative_error=f.relative_error)
+            )
             if progress is not None:
                 progress(i + 1, len(names))
     finally:
         for reader in readers:
             reader.close()
     out.mkdir(parents=True, exist_ok=True)
-    ranks = _write_weights(out / WEIGHTS_NAME, results)
+    with SafetensorsWriter(out / WEIGHTS_NAME, [(key, dtype, shape) for key, dtype, shape, _ in tensors]) as writer:
+        for key, _, _, data in tensors:
+            writer.write(key, data)
+    ranks = {m.name: m.rank for m in results}
     write_config(_config(sources, ranks), out / CONFIG_NAME)
     return _result(method, ws, results, rank=rank, energy=energy, r=_common_rank(ranks))
 
@@ -194,21 +203,15 @@ def _stored(m: LoraModule, f: Factors) -> tuple[np.ndarray, np.ndarray]:
     return f.left.T, f.right.T  # conv1d, embedding: ΔW = Aᵀ·Bᵀ
 
 
-def _write_weights(path: Path, results: list[tuple[LoraModule, Factors]]) -> dict[str, int]:
-    """The safetensors file (the module's key names and dtype of the first input that
-    has it); returns each module's rank."""
-    specs: list[tuple[str, str, tuple[int, ...]]] = []
-    data: list[tuple[str, bytes]] = []
-    for m, f in results:
-        a, b = _stored(m, f)
-        for info, values in ((m.a, a), (m.b, b)):
-            dtype = info.dtype if info.dtype in ("F64", "F32", "F16", "BF16") else "F32"
-            specs.append((info.name, dtype, tuple(values.shape)))
-            data.append((info.name, encode(values, dtype)))
-    with SafetensorsWriter(path, specs) as out:
-        for name, raw in data:
-            out.write(name, raw)
-    return {m.name: f.rank for m, f in results}
+def _encoded(m: LoraModule, f: Factors) -> list[tuple[str, str, tuple[int, ...], bytes]]:
+    """The module's new tensors as ``(key, dtype, shape, bytes)``: the key names and dtype of
+    the first input that has the module (float32 if that was not a float dtype)."""
+    a, b = _stored(m, f)
+    out = []
+    for info, values in ((m.a, a), (m.b, b)):
+        dtype = info.dtype if info.dtype in ("F64", "F32", "F16", "BF16") else "F32"
+        out.append((info.name, dtype, tuple(values.shape), encode(values, dtype)))
+    return out
 
 
 def _common_rank(ranks: dict[str, int]) -> int:
@@ -239,16 +242,13 @@ def _config(sources: Sequence[AdapterSource], ranks: dict[str, int]) -> dict[str
 def _result(
     method: str,
     weights: list[float],
-    results: list[tuple[LoraModule, Factors]],
+    results: list[ModuleResult],
     *,
     rank: int | None,
     energy: float | None,
     r: int,
 ) -> AlgebraResult:
-    modules = tuple(
-        ModuleResult(name=m.name, rank=f.rank, dropped=f.dropped, norm=f.total, relative_error=f.relative_error)
-        for m, f in results
-    )
+    modules = tuple(results)
     dropped = math.sqrt(sum(x.dropped**2 for x in modules))
     norms = [x.norm for x in modules if x.norm is not None]
     norm = math.sqrt(sum(n * n for n in norms)) if len(norms) == len(modules) else None

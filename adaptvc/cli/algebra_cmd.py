@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from adaptvc import api
+from adaptvc.cli.diff_cmd import single_threaded_blas
 from adaptvc.cli.output import emit_json, human_bytes, info, style
 
 JSON_HELP = "Print one JSON document on stdout instead of text."
@@ -102,6 +103,7 @@ def merge_command(
     """
     if method == "cat" and rank is not None:
         raise click.BadParameter("cat is exact and keeps rank Σ rᵢ; --rank goes with --method svd", param_hint="--rank")
+    single_threaded_blas()  # thin QRs: one BLAS thread each, no spin-waiting pool (see diff)
     combined = api.merge(
         list(refs),
         adapter=adapter,
@@ -152,6 +154,7 @@ def compress_command(
     """
     if (rank is None) == (energy is None):
         raise click.UsageError("give exactly one of --rank R and --energy E")
+    single_threaded_blas()
     combined = api.compress(
         ref,
         rank=rank,
