@@ -28,6 +28,12 @@ _VOLATILE = frozenset({"_name_or_path", "transformers_version", "_commit_hash", 
 def fingerprint_directory(directory: str | os.PathLike[str]) -> str | None:
     """``"sha256:<hex>"`` of a local base model directory, or ``None`` if it holds neither
     a config.json nor safetensors files."""
+    return measure_directory(directory)[0]
+
+
+def measure_directory(directory: str | os.PathLike[str]) -> tuple[str | None, int | None]:
+    """``(fingerprint, bytes of its weights)`` of a local base model directory: the
+    bytes are the tensors' sizes in the same safetensors headers (``None`` without any)."""
     import hashlib
 
     from adaptvc.formats.safetensors_header import read_header
@@ -54,17 +60,19 @@ def fingerprint_directory(directory: str | os.PathLike[str]) -> str | None:
         except (OSError, ValueError, AttributeError):
             pass
     tensors: list[tuple[str, str, list[int]]] = []
+    size = 0
     for f in files:
         try:
             header = read_header(f)
         except Exception:  # noqa: BLE001 - an unreadable shard just does not count
             continue
         tensors.extend((t.name, t.dtype, list(t.shape)) for t in header.tensors.values())
+        size += sum(t.nbytes for t in header.tensors.values())
     if tensors:
         found = True
         for name, dtype, shape in sorted(tensors):
             h.update(f"{name}\0{dtype}\0{shape}\n".encode())
-    return f"sha256:{h.hexdigest()}" if found else None
+    return (f"sha256:{h.hexdigest()}" if found else None), (size if tensors else None)
 
 
 def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
@@ -101,26 +109,26 @@ def base_model_link(config: dict[str, Any], *, override: str | None = None, root
 
 def base_model_dict(config: dict[str, Any]) -> dict[str, Any]:
     """``base_model_link(config).to_dict()``, without building the manifest's dataclass."""
-    name, revision, fingerprint = _link_fields(config)
+    name, revision, fingerprint, _ = _link_fields(config)
     return {"name_or_path": name, "revision": revision, "fingerprint": fingerprint}
 
 
 def _link_fields(
     config: dict[str, Any], *, override: str | None = None, root: Path | None = None
-) -> tuple[str | None, str | None, str | None]:
+) -> tuple[str | None, str | None, str | None, int | None]:
     name = override or config.get("base_model_name_or_path")
     revision = config.get("revision")
     if not name:
-        return None, revision, None
+        return None, revision, None, None
     name = str(name)
     candidate = Path(os.path.expanduser(name))
     if not candidate.is_absolute() and root is not None:
         candidate = root / candidate
-    fingerprint = None
+    fingerprint, size = None, None
     if candidate.is_dir():
-        fingerprint = fingerprint_directory(candidate)
+        fingerprint, size = measure_directory(candidate)
     elif "/" in name or name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         snap = _hub_snapshot(name, revision)
         if snap is not None:
-            fingerprint = fingerprint_directory(snap)
-    return name, revision, fingerprint
+            fingerprint, size = measure_directory(snap)
+    return name, revision, fingerprint, size

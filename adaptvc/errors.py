@@ -330,6 +330,86 @@ def from_os_error(exc: OSError) -> FileSystemError | None:
     return None
 
 
+# --- storage life: gc, du, retention ---------------------------------------------------------
+
+
+class VersionPrunedError(ObjectMissingError):
+    """The weights of a version were pruned by ``adaptvc gc`` (removed from the DVC remote
+    and the caches): ``ref``, and ``pruned_at``, ``by`` and ``policy`` from the manifest's
+    prune record. Its config, metrics and lineage stay readable (``adaptvc show``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ref: str,
+        pruned_at: str,
+        by: str,
+        policy: str,
+        md5s: tuple[str, ...] = (),
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, md5s=md5s, hint=hint)
+        self.ref = ref
+        self.pruned_at = pruned_at
+        self.by = by
+        self.policy = policy
+
+
+class InvalidRetentionError(AdaptvcError, ValueError):
+    """A retention setting that does not parse: a duration such as ``"14x"``, a negative
+    ``keep_last``, an unknown key in ``[gc]`` of ``.adaptvc/config.toml``. ``setting``
+    names it (``--older-than``, ``gc.keep_last``), ``value`` is what was given."""
+
+    def __init__(self, message: str, *, setting: str, value: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.setting = setting
+        self.value = value
+
+
+class NoRetentionPolicyError(AdaptvcError, ValueError):
+    """``adaptvc gc`` with neither ``--keep-last`` nor ``--older-than`` and no ``[gc]``
+    policy in ``.adaptvc/config.toml``: it does not guess what the team wants gone."""
+
+
+# --- integrity: adaptvc verify ---------------------------------------------------------------
+
+
+class VerificationFailedError(AdaptvcError, RuntimeError):
+    """``adaptvc verify`` found objects (or workspace weights) that stay missing or
+    damaged after any repair; ``broken`` counts them. Raised by the CLI after the report,
+    so that the command exits 1; :func:`adaptvc.verify` itself returns the report."""
+
+    def __init__(self, message: str, *, broken: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.broken = broken
+
+
+# --- compare, best, report --------------------------------------------------------------
+
+
+class MetricNotFoundError(AdaptvcError, LookupError):
+    """``adaptvc best``: no version of ``adapter`` records ``metric`` as a number;
+    ``known`` lists the metrics that are recorded."""
+
+    def __init__(
+        self, message: str, *, metric: str, adapter: str, known: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.metric = metric
+        self.adapter = adapter
+        self.known = known
+
+
+class UnknownColumnError(AdaptvcError, LookupError):
+    """``adaptvc compare --sort NAME`` with a NAME that is no column of the table."""
+
+    def __init__(self, message: str, *, column: str, columns: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.column = column
+        self.columns = columns
+
+
 # --- adapter algebra: merge and compress ------------------------------------------------
 
 

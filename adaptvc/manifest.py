@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from adaptvc.errors import InvalidAdapterError
 
 MANIFEST_NAME = "versions.jsonl"
+PRUNED_RECORD = "pruned"  # the "record" field of a line that marks a version pruned (adaptvc gc)
 ALIASES_NAME = "aliases.jsonl"
 SCHEMA = 1
 
@@ -35,14 +36,20 @@ class BaseModelLink:
     name_or_path: str | None = None
     revision: str | None = None
     fingerprint: str | None = None
+    bytes: int | None = None  # its weights' size, from the same headers (``du`` compares)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name_or_path": self.name_or_path, "revision": self.revision, "fingerprint": self.fingerprint}
+        d: dict[str, Any] = {"name_or_path": self.name_or_path, "revision": self.revision}
+        d["fingerprint"] = self.fingerprint
+        if self.bytes is not None:  # absent from records saved before it was measured
+            d["bytes"] = self.bytes
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> BaseModelLink:
         d = d or {}
-        return cls(d.get("name_or_path"), d.get("revision"), d.get("fingerprint"))
+        size = d.get("bytes")
+        return cls(d.get("name_or_path"), d.get("revision"), d.get("fingerprint"), int(size) if size else None)
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,22 @@ class ParentLink:
 
 
 @dataclass(frozen=True)
+class PruneRecord:
+    """A version's weights were removed from the DVC remote (and every cache adaptvc knew
+    of) by ``adaptvc gc``: when, by whom, under which policy. Appended to the manifest as a
+    line of its own (``"record": "pruned"``), which names the version by number, id and
+    creation time: the union merge carries it to every branch like a version line, and a
+    branch that lacks the version ignores it until the version arrives."""
+
+    pruned_at: str  # ISO 8601, UTC
+    by: str  # "Name <email>"
+    policy: str  # what decided it, e.g. "keep-last 3, older-than 14d"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pruned_at": self.pruned_at, "by": self.by, "policy": self.policy}
+
+
+@dataclass(frozen=True)
 class AdapterVersion:
     """One saved version of one adapter.
 
@@ -131,6 +154,7 @@ class AdapterVersion:
     commit: str | None = field(default=None, compare=False)
     aliases: tuple[str, ...] = field(default=(), compare=False)
     directory: str = field(default="", compare=False)  # e.g. "adapters/task_a", posix, repo-relative
+    pruned: PruneRecord | None = field(default=None, compare=False)  # weights removed by adaptvc gc
     new: bool = field(default=False, compare=False, repr=False)
 
     @property
@@ -176,6 +200,7 @@ class AdapterVersion:
             "aliases": list(self.aliases),
             "config_sha256": self.config_sha256,
             "files": self.files(),
+            "pruned": self.pruned.to_dict() if self.pruned else None,
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -215,6 +240,22 @@ class AdapterVersion:
             config_blob=str(config.get("git_blob") or ""),
             directory=directory,
         )
+
+
+def dumps_prune_record(version: AdapterVersion, record: PruneRecord) -> str:
+    """The manifest line that marks ``version`` pruned (no newline; keys sorted). It
+    carries the version's number, id and creation time, the key :func:`read_manifest`
+    identifies versions by, so a reader that does not know pruning drops it as a duplicate."""
+    line = {
+        "schema": SCHEMA,
+        "record": PRUNED_RECORD,
+        "adapter": version.adapter,
+        "version": version.version,
+        "id": version.id,
+        "created_at": version.created_at,
+        **record.to_dict(),
+    }
+    return json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def dumps_record(version: AdapterVersion) -> str:
@@ -266,7 +307,12 @@ def read_manifest(path: Path, *, directory: str = "", text: str | None = None) -
     line reaching a branch twice) are dropped. ``text``: as for :func:`read_jsonl`."""
     seen: set[tuple[Any, ...]] = set()
     versions = []
+    pruned: dict[tuple[Any, ...], PruneRecord] = {}
     for lineno, rec in _numbered_records(path, text):
+        if rec.get("record") == PRUNED_RECORD:
+            key, record = _prune_entry(rec)
+            pruned.setdefault(key, record)  # the first pruning is the one that happened
+            continue
         try:
             v = AdapterVersion.from_record(rec, directory=directory)
         except (KeyError, TypeError, ValueError) as exc:
@@ -280,7 +326,42 @@ def read_manifest(path: Path, *, directory: str = "", text: str | None = None) -
         if key not in seen:
             seen.add(key)
             versions.append(v)
-    return versions
+    return with_prune_records(versions, pruned)
+
+
+def _prune_entry(rec: dict[str, Any]) -> tuple[tuple[Any, ...], PruneRecord]:
+    key = (rec.get("version"), rec.get("id"), rec.get("created_at"))
+    return key, PruneRecord(str(rec.get("pruned_at") or ""), str(rec.get("by") or ""), str(rec.get("policy") or ""))
+
+
+def with_prune_records(
+    versions: list[AdapterVersion], pruned: dict[tuple[Any, ...], PruneRecord]
+) -> list[AdapterVersion]:
+    """``versions`` with ``pruned`` set where a prune record names them (records of
+    versions not in the list wait for a merge to bring their version)."""
+    if not pruned:
+        return versions
+    return [
+        replace(v, pruned=pruned[(v.version, v.id, v.created_at)]) if (v.version, v.id, v.created_at) in pruned else v
+        for v in versions
+    ]
+
+
+def prune_records(text: str) -> dict[tuple[Any, ...], PruneRecord]:
+    """The prune records in a manifest's text (damaged lines skipped): for readers that
+    parse version lines themselves (:meth:`adaptvc.repo.AdapterRepo.versions_at`)."""
+    out: dict[tuple[Any, ...], PruneRecord] = {}
+    for line in text.splitlines():
+        if PRUNED_RECORD not in line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("record") == PRUNED_RECORD:
+            key, record = _prune_entry(rec)
+            out.setdefault(key, record)
+    return out
 
 
 def appended(path: Path, lines: Iterable[str]) -> bytes:

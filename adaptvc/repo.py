@@ -10,6 +10,9 @@ Configuration: ``.adaptvc/config.toml``, committed, read with tomllib (tomli bef
     [adaptvc]
     adapters_dir = "adapters"   # where adapters/<name>/ live, relative to the repo root
     lock_timeout = 60           # seconds a second process waits for the lock
+
+    [gc]                        # the team's retention policy: see adaptvc.versioning.retention
+    keep_last = 5
 """
 
 from __future__ import annotations
@@ -20,13 +23,22 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from adaptvc.errors import AdapterNotFoundError, CorruptObjectError, InvalidAdapterError, NotARepositoryError
-from adaptvc.manifest import ALIASES_NAME, MANIFEST_NAME, AdapterVersion, read_jsonl, read_manifest
+from adaptvc.manifest import (
+    ALIASES_NAME,
+    MANIFEST_NAME,
+    PRUNED_RECORD,
+    AdapterVersion,
+    prune_records,
+    read_jsonl,
+    read_manifest,
+    with_prune_records,
+)
 from adaptvc.refs import validate_name
 from adaptvc.storage import git_ops
 from adaptvc.storage.dvc_cache import DvcCache
@@ -48,6 +60,7 @@ DEFAULT_CONFIG: dict[str, Any] = {"adapters_dir": "adapters", "lock_timeout": 60
 class RepoConfig:
     adapters_dir: str = "adapters"
     lock_timeout: float = 60.0
+    gc: dict[str, Any] = field(default_factory=dict)  # [gc]: the retention policy (adaptvc.versioning.retention)
 
 
 def find_git_root(start: str | os.PathLike[str] = ".") -> tuple[Path, Path]:
@@ -123,7 +136,10 @@ class AdapterRepo:
         adapters_dir = str(section.get("adapters_dir", DEFAULT_CONFIG["adapters_dir"])).strip("/") or "adapters"
         if ".." in Path(adapters_dir).parts or Path(adapters_dir).is_absolute():
             raise InvalidAdapterError(f"{path}: adapters_dir must be a path inside the repository", path=str(path))
-        return RepoConfig(adapters_dir=adapters_dir, lock_timeout=float(section.get("lock_timeout", 60.0)))
+        gc = data.get("gc", {})
+        if not isinstance(gc, dict):
+            raise InvalidAdapterError(f"{path}: [gc] must be a table", path=str(path))
+        return RepoConfig(adapters_dir=adapters_dir, lock_timeout=float(section.get("lock_timeout", 60.0)), gc=gc)
 
     # -- places -------------------------------------------------------------------------
     @property
@@ -277,13 +293,16 @@ class AdapterRepo:
             if blob is None:
                 continue
             directory = path.rsplit("/", 1)[0]
-            for line in blob.decode("utf-8", errors="replace").splitlines():
-                if not line.strip():
-                    continue
+            text = blob.decode("utf-8", errors="replace")
+            found: list[AdapterVersion] = []
+            for line in text.splitlines():
                 try:
-                    out.append(AdapterVersion.from_record(json.loads(line), directory=directory))
+                    rec = json.loads(line) if line.strip() else None
+                    if isinstance(rec, dict) and rec.get("record") != PRUNED_RECORD:
+                        found.append(AdapterVersion.from_record(rec, directory=directory))
                 except (ValueError, KeyError, TypeError):
                     continue
+            out.extend(with_prune_records(found, prune_records(text)))
         return out
 
     def attach_commits(self, versions: list[AdapterVersion], pathspecs: list[str]) -> list[AdapterVersion]:

@@ -215,6 +215,13 @@ def main() -> None:
         raise SystemExit("the teammate's log differs from ours")
     print("the teammate sees the same three versions, and status finds their weights clean")
 
+    say("7. Compare the versions, pick the best, and write the report of this run")
+    adaptvc("compare", "task_a", "--only-diff", cwd=project)
+    best = adaptvc("best", "task_a", "--metric", "loss", cwd=project, show=False).strip()
+    print(f"  {best}  (the lowest training loss; a script would say: adaptvc alias $(adaptvc best ...) NAME)")
+    report = adaptvc("report", "-o", str(work / "report.html"), cwd=project, show=False).strip()
+    print(f"report (lineage, metrics, versions, diffs, storage; open it in a browser): {report}")
+
     say(f"Done in {time.perf_counter() - started:.0f} s. Everything is in {work}")
 
 

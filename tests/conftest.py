@@ -14,11 +14,26 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Set by ./dev.sh's install jobs: the tests then run the adaptvc installed in the virtual
+# environment (pip install ., no source tree on the path), as a user would get it.
+TEST_INSTALLED = os.environ.get("ADAPTVC_TEST_INSTALLED") == "1"
+
+
+def _source_path(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the source tree first on PYTHONPATH (unless testing the installed package)."""
+    if not TEST_INSTALLED:
+        env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment(tmp_path_factory: pytest.TempPathFactory):
     """No test reads or writes the developer's HOME, git config or hub caches."""
+    if TEST_INSTALLED:
+        import adaptvc
+
+        where = Path(adaptvc.__file__).resolve().parent
+        assert where != REPO_ROOT / "adaptvc", f"testing the installed adaptvc, but imported {where}"
     home = tmp_path_factory.mktemp("home")
     saved = dict(os.environ)
     os.environ.update(
@@ -56,8 +71,7 @@ def run_cli(
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m adaptvc ARGS`` in a subprocess, the way a user would."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env = _source_path(dict(os.environ))
     if env:
         full_env.update(env)
     proc = subprocess.run(
@@ -107,7 +121,7 @@ def imported_modules(*args: str, check: bool = False) -> set[str]:
         f"    assert not ({check!r} and e.code), e.code\n"
         "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = _source_path(dict(os.environ, PYTHONPATH=""))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return set(proc.stderr.split())

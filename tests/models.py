@@ -7,10 +7,14 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where a model is built: the torchless tests import this module too
+    import torch
 
 
 def tiny_llama(seed: int = 0, vocab_size: int = 128, hidden_size: int = 32, layers: int = 2):
+    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
@@ -28,6 +32,7 @@ def tiny_llama(seed: int = 0, vocab_size: int = 128, hidden_size: int = 32, laye
 
 
 def tiny_gpt2(seed: int = 0, vocab_size: int = 128, n_embd: int = 32, layers: int = 2):
+    import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
@@ -37,6 +42,8 @@ def tiny_gpt2(seed: int = 0, vocab_size: int = 128, n_embd: int = 32, layers: in
 
 def perturb_adapter(model, seed: int = 1, scale: float = 0.1) -> None:
     """Give every trainable (adapter) parameter non-trivial values, deterministically."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for param in model.parameters():
@@ -45,5 +52,7 @@ def perturb_adapter(model, seed: int = 1, scale: float = 0.1) -> None:
 
 
 def sample_input(vocab_size: int = 128, seed: int = 0) -> torch.Tensor:
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(0, vocab_size, (2, 8), generator=gen)

@@ -241,7 +241,9 @@ def ssh_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-@pytest.fixture(params=["dir", "s3", "ssh"])
+# The directory remote needs nothing beyond adaptvc's core dependencies: tests using this
+# fixture also run there where adaptvc is installed without extras (torchless).
+@pytest.fixture(params=[pytest.param("dir", marks=pytest.mark.torchless), "s3", "ssh"])
 def dvc_remote(request: pytest.FixtureRequest, tmp_path: Path) -> RemoteSpec:
     """A fresh, empty DVC remote of each kind (the test runs once per kind)."""
     if request.param == "dir":

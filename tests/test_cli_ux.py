@@ -16,6 +16,9 @@ from adaptvc.hooks import HOOK_NAMES
 from tests.conftest import run_cli
 from tests.versioning_helpers import _initialised_template, avc_repo, git, write_adapter  # noqa: F401
 
+# Pure CLI on files: also run where adaptvc is installed without torch (./dev.sh test).
+pytestmark = pytest.mark.torchless
+
 JSON_HELP = "Print one JSON document on stdout instead of text."
 
 

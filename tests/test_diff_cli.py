@@ -26,6 +26,7 @@ def two_adapters(tmp_path):
     return a, b
 
 
+@pytest.mark.torchless
 def test_text_report(two_adapters):
     a, b = two_adapters
     proc = run_cli("diff", str(a), str(b), "--top", "2")
@@ -40,6 +41,7 @@ def test_text_report(two_adapters):
     assert proc.stderr == ""
 
 
+@pytest.mark.torchless
 def test_json_is_one_document_with_the_issue_keys(two_adapters):
     a, b = two_adapters
     proc = run_cli("diff", str(a), str(b), "--json", "--top", "3")
@@ -70,6 +72,7 @@ def test_json_is_one_document_with_the_issue_keys(two_adapters):
         assert key in summary
 
 
+@pytest.mark.torchless
 def test_json_nulls_where_undefined(tmp_path):
     rng = np.random.default_rng(1)
     t = lora_tensors(rng, {m: 4 for m in MODULES})
@@ -91,6 +94,7 @@ def test_plot_writes_png(two_adapters, tmp_path):
     assert f"wrote {out}" in proc.stderr
 
 
+@pytest.mark.torchless
 def test_heatmap_grid_rows_are_layers_columns_types(two_adapters):
     import adaptvc
     from adaptvc.adapter_diff.plot import heatmap_grid
@@ -101,6 +105,7 @@ def test_heatmap_grid_rows_are_layers_columns_types(two_adapters):
     assert np.isnan(values[0][2]) and not np.isnan(values[1][2])
 
 
+@pytest.mark.torchless
 def test_plot_without_matplotlib_is_a_clear_error(two_adapters, tmp_path, monkeypatch, capsys):
     from adaptvc.cli.main import main
 
@@ -117,6 +122,7 @@ def test_plot_without_matplotlib_is_a_clear_error(two_adapters, tmp_path, monkey
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.torchless
 def test_base_model_mismatch_exits_1_and_force_compares(tmp_path):
     rng = np.random.default_rng(2)
     a = write_adapter(
@@ -144,6 +150,7 @@ def _base_model_dir(path, hidden):
     return path
 
 
+@pytest.mark.torchless
 def test_plain_directories_are_checked_by_base_model_fingerprint(tmp_path):
     rng = np.random.default_rng(3)
     base = tmp_path / "base"
@@ -167,6 +174,7 @@ def test_plain_directories_are_checked_by_base_model_fingerprint(tmp_path):
     assert "fingerprints differ" in proc.stderr
 
 
+@pytest.mark.torchless
 def test_missing_directory_and_usage_errors(tmp_path):
     proc = run_cli("diff", str(tmp_path / "nope"), str(tmp_path / "nope2"))
     assert proc.returncode == 1 and proc.stderr.startswith("Error: ")
@@ -175,6 +183,7 @@ def test_missing_directory_and_usage_errors(tmp_path):
     assert run_cli("diff", "x", "y", "--top", "-1").returncode == 2
 
 
+@pytest.mark.torchless
 def test_help_and_directory_diff_do_not_import_torch(two_adapters):
     a, b = two_adapters
     for args in (("diff", "--help"), ("diff", str(a), str(b)), ("diff", str(a), str(b), "--json")):

@@ -44,6 +44,7 @@ def test_two_refs(versioned):
     check_against_dense(result, dirs[1], dirs[2])
 
 
+@pytest.mark.torchless
 def test_weights_are_read_from_the_dvc_cache_in_place(versioned):
     from adaptvc.adapter_diff.sources import resolve_source
 
@@ -60,12 +61,14 @@ def test_default_b_is_the_workspace(versioned):
     check_against_dense(result, dirs[2], dirs[3])
 
 
+@pytest.mark.torchless
 def test_ref_against_a_directory(versioned):
     root, dirs = versioned
     result = adaptvc.diff("task_a@v1", str(dirs[1]), repo=root)
     assert result.identical
 
 
+@pytest.mark.torchless
 def test_cli_with_refs_and_workspace(versioned):
     root, _ = versioned
     proc = run_cli("diff", "task_a@v1", "task_a@v2", "--json", cwd=root)
@@ -77,6 +80,7 @@ def test_cli_with_refs_and_workspace(versioned):
     assert "b: task_a (workspace)" in proc.stdout
 
 
+@pytest.mark.torchless
 def test_unknown_version_is_an_error_with_hint(versioned):
     root, _ = versioned
     proc = run_cli("diff", "task_a@v9", "task_a@v1", cwd=root)
@@ -84,6 +88,7 @@ def test_unknown_version_is_an_error_with_hint(versioned):
     assert proc.stderr.startswith("Error: ")
 
 
+@pytest.mark.torchless
 def test_recorded_fingerprints_decide(versioned, tmp_path):
     """Two versions whose manifests record different base-model fingerprints."""
     from adaptvc.adapter_diff.config_diff import check_base_models
@@ -102,6 +107,7 @@ def test_recorded_fingerprints_decide(versioned, tmp_path):
         )
 
 
+@pytest.mark.torchless
 def test_ref_diff_imports_no_torch_and_no_dvc(versioned):
     import subprocess
     import sys

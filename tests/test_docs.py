@@ -13,7 +13,7 @@ import pytest
 from adaptvc.cli.main import cli
 from tests.conftest import REPO_ROOT
 
-DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "hooks" / "README.md"]
 FENCE = re.compile(r"```(?:bash|console|sh|shell)\n(.*?)```", re.S)
 
 

@@ -18,6 +18,9 @@ from tests.remote_servers import RemoteSpec
 from tests.test_remote_transfer import configure_remote
 from tests.versioning_helpers import _initialised_template, avc_repo, dvc, git, write_adapter  # noqa: F401
 
+# Pure CLI on files: also run where adaptvc is installed without torch (./dev.sh test).
+pytestmark = pytest.mark.torchless
+
 WEIGHTS = "adapters/task_a/adapter_model.safetensors"
 
 

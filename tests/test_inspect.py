@@ -6,17 +6,20 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
-from peft import LoraConfig, get_peft_model
 
 import adaptvc
 from tests.conftest import imported_modules, run_cli
 from tests.models import perturb_adapter, tiny_llama
 from tests.test_cli_startup import HEAVY
+from tests.versioning_helpers import lora_tensors, write_adapter
 
 
 @pytest.fixture(scope="module")
 def adapter_dir(tmp_path_factory) -> Path:
+    from peft import LoraConfig, get_peft_model
+
     base = tiny_llama()
     base.name_or_path = "acme/tiny-llama"
     model = get_peft_model(
@@ -73,6 +76,8 @@ def test_inspect_does_not_import_torch(adapter_dir):
 
 
 def test_inspect_a_legacy_bin_directory(adapter_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
     model = get_peft_model(tiny_llama(), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
     legacy = adaptvc.save_adapter(model, tmp_path / "legacy", safe_serialization=False)
     out = json.loads(run_cli("inspect", str(legacy), "--json", check=True).stdout)
@@ -87,3 +92,17 @@ def test_inspect_a_legacy_bin_directory(adapter_dir, tmp_path):
 
 def test_inspect_api_matches_cli(adapter_dir):
     assert adaptvc.inspect(adapter_dir).to_dict() == expected_summary(adapter_dir)
+
+
+@pytest.mark.torchless
+def test_inspect_where_torch_is_not_installed(tmp_path):
+    """A PEFT-format directory written with numpy: the CLI reads config and header alone."""
+    tensors = lora_tensors(3, layers=3, hidden=8, r=2, dtype=np.float16)
+    directory = write_adapter(tmp_path / "task_b", config={"r": 2, "lora_alpha": 4}, tensors=tensors)
+    out = json.loads(run_cli("inspect", str(directory), "--json", check=True).stdout)
+    assert (out["peft_type"], out["r"], out["lora_alpha"]) == ("LORA", 2, 4)
+    assert out["target_modules"] == ["q_proj", "v_proj"]
+    assert out["tensor_count"] == len(tensors) == 12
+    assert out["parameter_count"] == sum(t.size for t in tensors.values())
+    assert out["dtypes"] == {"F16": 12}
+    assert out["bytes"] == (directory / "adapter_model.safetensors").stat().st_size

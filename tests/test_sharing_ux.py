@@ -17,6 +17,9 @@ from adaptvc.storage.dvc_cache import file_md5
 from tests.conftest import run_cli
 from tests.versioning_helpers import _initialised_template, avc_repo, dvc, git, write_adapter  # noqa: F401
 
+# Pure CLI on files: also run where adaptvc is installed without torch (./dev.sh test).
+pytestmark = pytest.mark.torchless
+
 A = "adapters/task_a"
 
 

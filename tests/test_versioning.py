@@ -33,12 +33,14 @@ A = "adapters/task_a"
 # --- init ---------------------------------------------------------------------------------
 
 
+@pytest.mark.torchless
 def test_init_outside_git_is_a_clear_error(tmp_path):
     proc = run_cli("init", cwd=tmp_path)
     assert proc.returncode == 1
     assert "not inside a git repository" in proc.stderr and "Hint: git init" in proc.stderr
 
 
+@pytest.mark.torchless
 def test_init_sets_up_commits_and_is_idempotent(git_repo):
     root = Path(git_repo.working_tree_dir)
     (root / "untouched.txt").write_text("staged\n")
@@ -60,6 +62,7 @@ def test_init_sets_up_commits_and_is_idempotent(git_repo):
     assert git(root, "rev-parse", "HEAD") == head and (root / ".gitattributes").read_bytes() == attrs
 
 
+@pytest.mark.torchless
 def test_init_in_a_repository_without_commits(tmp_path):
     git(tmp_path, "init", "-q", "-b", "main")
     run_cli("init", cwd=tmp_path, check=True)
@@ -71,6 +74,7 @@ def test_init_in_a_repository_without_commits(tmp_path):
     ]
 
 
+@pytest.mark.torchless
 def test_commands_need_init(git_repo):
     proc = run_cli("log", cwd=git_repo.working_tree_dir)
     assert proc.returncode == 1 and "Hint: adaptvc init" in proc.stderr
@@ -79,6 +83,7 @@ def test_commands_need_init(git_repo):
 # --- save -----------------------------------------------------------------------------------
 
 
+@pytest.mark.torchless
 def test_save_commits_only_the_adapter_and_tags_it(avc_repo):
     (avc_repo / "README.md").write_text("modified, not staged\n")
     (avc_repo / "notes.txt").write_text("staged\n")
@@ -103,6 +108,7 @@ def test_save_commits_only_the_adapter_and_tags_it(avc_repo):
     assert rec["peft"]["r"] == 4 and rec["peft"]["parameter_count"] == 2 * 2 * (4 * 16 * 2)
 
 
+@pytest.mark.torchless
 def test_identical_content_creates_no_version(avc_repo):
     write_adapter(A, 0)
     run_cli("save", "--adapter", "task_a", "-m", "one", check=True)
@@ -119,6 +125,7 @@ def test_identical_content_creates_no_version(avc_repo):
     assert adaptvc.save(adapter="task_a", message="alpha 32").version == 2
 
 
+@pytest.mark.torchless
 def test_save_from_training_output_and_subfolders(avc_repo, tmp_path):
     out = tmp_path / "outputs" / "checkpoint-500"
     write_adapter(out, 3)
@@ -140,6 +147,7 @@ def test_save_from_training_output_and_subfolders(avc_repo, tmp_path):
         adaptvc.save(multi, adapter="task_z", message="which?")
 
 
+@pytest.mark.torchless
 def test_base_model_weights_are_refused(avc_repo):
     full = {"model.embed_tokens.weight": np.zeros((8, 4), np.float32), **lora_tensors(0)}
     write_adapter(A, tensors=full)
@@ -156,6 +164,7 @@ def test_base_model_weights_are_refused(avc_repo):
     assert adaptvc.save(adapter="task_a", message="with head").version == 1
 
 
+@pytest.mark.torchless
 @pytest.mark.parametrize("breakage", ["truncated", "no_config", "bad_json"])
 def test_bad_files_are_refused_before_anything_is_written(avc_repo, breakage):
     d = write_adapter(A, 0)
@@ -172,6 +181,7 @@ def test_bad_files_are_refused_before_anything_is_written(avc_repo, breakage):
     assert git(avc_repo, "rev-parse", "HEAD") == head and not (d / "versions.jsonl").exists()
 
 
+@pytest.mark.torchless
 def test_bad_name_and_metric(avc_repo):
     write_adapter(A, 0)
     assert run_cli("save", "--adapter", "a/b", "-m", "x").returncode == 1
@@ -197,6 +207,7 @@ def test_legacy_bin_is_converted(avc_repo, tmp_path):
     assert all(np.array_equal(got[k], lora_tensors(0)[k]) for k in got) and v.version == 1
 
 
+@pytest.mark.torchless
 def test_base_model_fingerprint_from_a_local_directory(avc_repo, tmp_path):
     from safetensors.numpy import save_file
 
@@ -233,6 +244,7 @@ def _three_versions(root: Path) -> list:
     return out
 
 
+@pytest.mark.torchless
 def test_log_json_fields_and_order(avc_repo):
     saved = _three_versions(avc_repo)
     doc = json.loads(run_cli("log", "task_a", "--json", check=True).stdout)
@@ -246,17 +258,20 @@ def test_log_json_fields_and_order(avc_repo):
     assert "task_a@v3" in text and "epoch 3" in text and "eval_loss=1.8" in text
 
 
+@pytest.mark.torchless
 def test_empty_listings_print_empty_json(avc_repo):
     assert run_cli("log", "--json", check=True).stdout.strip() == "[]"
     assert run_cli("status", "--json", check=True).stdout.strip() == "[]"
 
 
+@pytest.mark.torchless
 def test_git_log_reads_as_history_of_versions(avc_repo):
     _three_versions(avc_repo)
     subjects = git(avc_repo, "log", "--format=%s", "--", A).splitlines()
     assert subjects == ["task_a@v3: epoch 3", "task_a@v2: epoch 2", "task_a@v1: epoch 1"]
 
 
+@pytest.mark.torchless
 def test_show_by_every_kind_of_ref(avc_repo):
     saved = _three_versions(avc_repo)
     for ref in ("task_a", "task_a@latest", "task_a@v3", f"task_a@{saved[2].id[:6]}"):
@@ -271,6 +286,7 @@ def test_show_by_every_kind_of_ref(avc_repo):
         adaptvc.show("task_a@ffffff")
 
 
+@pytest.mark.torchless
 def test_status_states(avc_repo):
     write_adapter("adapters/new_one", 9)
     _three_versions(avc_repo)
@@ -286,6 +302,7 @@ def test_status_states(avc_repo):
 # --- checkout / export / resolve ----------------------------------------------------------
 
 
+@pytest.mark.torchless
 def test_checkout_restores_an_old_version_without_moving_head(avc_repo):
     saved = _three_versions(avc_repo)
     head = git(avc_repo, "rev-parse", "HEAD")
@@ -303,6 +320,7 @@ def test_checkout_restores_an_old_version_without_moving_head(avc_repo):
     assert file_md5(avc_repo / A / "adapter_model.safetensors")[0] == saved[2].id
 
 
+@pytest.mark.torchless
 def test_checkout_refuses_to_overwrite_unsaved_changes(avc_repo):
     _three_versions(avc_repo)
     write_adapter(A, 42)
@@ -313,6 +331,7 @@ def test_checkout_refuses_to_overwrite_unsaved_changes(avc_repo):
     assert adaptvc.checkout("task_a@v1", force=True).version == 1
 
 
+@pytest.mark.torchless
 def test_lineage_branches_after_checkout_and_parent_option(avc_repo):
     _three_versions(avc_repo)
     adaptvc.checkout("task_a@v2")
@@ -326,6 +345,7 @@ def test_lineage_branches_after_checkout_and_parent_option(avc_repo):
     assert "|/" in text  # the branch joins v2 in the graph
 
 
+@pytest.mark.torchless
 def test_missing_weights_say_what_to_do_and_change_nothing(avc_repo):
     from tests.versioning_helpers import repo_snapshot
 
@@ -344,6 +364,7 @@ def test_missing_weights_say_what_to_do_and_change_nothing(avc_repo):
         adaptvc.resolve("task_a@v1")
 
 
+@pytest.mark.torchless
 def test_export_and_resolve_do_not_touch_the_workspace(avc_repo, tmp_path):
     saved = _three_versions(avc_repo)
     before = (avc_repo / A / "adapter_model.safetensors").read_bytes()
@@ -360,6 +381,7 @@ def test_export_and_resolve_do_not_touch_the_workspace(avc_repo, tmp_path):
     assert (avc_repo / A / "adapter_model.safetensors").read_bytes() == before
 
 
+@pytest.mark.torchless
 def test_alias_is_recorded_in_git_and_can_move(avc_repo):
     _three_versions(avc_repo)
     run_cli("alias", "task_a@v2", "production", check=True)
@@ -374,6 +396,7 @@ def test_alias_is_recorded_in_git_and_can_move(avc_repo):
 # --- plain DVC keeps working ----------------------------------------------------------------
 
 
+@pytest.mark.torchless
 def test_plain_dvc_checkout_push_and_pull(avc_repo, tmp_path):
     saved = _three_versions(avc_repo)
     (avc_repo / A / "adapter_model.safetensors").unlink()
@@ -402,6 +425,7 @@ def test_legacy_bin_in_place_is_replaced_by_safetensors(avc_repo):
     assert adaptvc.status()[0].state == "clean" and v.version == 1
 
 
+@pytest.mark.torchless
 def test_save_from_a_subdirectory_and_names_with_dots(avc_repo):
     write_adapter("adapters/llama-7b.sql", 0)
     sub = avc_repo / "src" / "deep"
@@ -412,6 +436,7 @@ def test_save_from_a_subdirectory_and_names_with_dots(avc_repo):
     assert json.loads(run_cli("show", "llama-7b.sql@v1", "--json", cwd=sub, check=True).stdout)["version"] == 1
 
 
+@pytest.mark.torchless
 def test_multiline_message_and_string_metrics(avc_repo):
     write_adapter(A, 0)
     run_cli(

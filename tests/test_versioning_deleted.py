@@ -20,6 +20,9 @@ from tests.versioning_helpers import (  # noqa: F401 - fixtures
     write_adapter,
 )
 
+# Pure CLI on files: also run where adaptvc is installed without torch (./dev.sh test).
+pytestmark = pytest.mark.torchless
+
 A = "adapters/task_a"
 FILES = (
     "adapter_config.json",

@@ -119,7 +119,9 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
 
     Nothing is copied or linked (``adaptvc.resolve`` would build a directory under
     ``.git/adaptvc/``); the cache object is read-only and memory-mapped like any file.
-    Objects missing locally are fetched from the DVC remote when one is configured.
+    Objects missing locally are fetched from the DVC remote when one is configured; a
+    damaged one is refused (``CorruptObjectError``), rehashed only when the record of
+    verified objects (:mod:`adaptvc.storage.verified`) does not vouch for it.
     """
     from adaptvc.refs import resolve_version  # lazily: see the note at the top
     from adaptvc.repo import AdapterRepo
@@ -133,6 +135,12 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
 
 def version_source(adapter_repo: AdapterRepo, version: AdapterVersion, *, label: str) -> AdapterSource:
     """A saved version whose weights are in the local cache (see :func:`_version_source`)."""
+    from adaptvc.storage.verified import VerifiedRecord, check_objects  # lazily: see the note at the top
+
+    # Read in place, so checked here: rehashed unless the verified record vouches for it.
+    check_objects(
+        adapter_repo.dvc_cache, VerifiedRecord(adapter_repo.state_dir), [version.id], labels={version.id: version.ref}
+    )
     try:
         config = json.loads(adapter_repo.version_config(version))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -6,8 +6,9 @@ values (frozen dataclasses, paths); it never prints.
 
 One module per concern, each importing its operations at the top: ``_adapters``
 (adapter files, live models), ``_setup`` (init), ``_save``, ``_history`` (log, show,
-status, alias), ``_checkout`` (checkout, export, resolve), ``_sharing``, ``_hooks`` and
-``_diff`` and ``_algebra`` (merge, compress).
+status, alias), ``_checkout`` (checkout, export, resolve), ``_sharing``, ``_hooks``,
+``_diff``, ``_storage`` (gc, du), ``_verify``, ``_compare`` (compare, best), ``_report`` and
+``_algebra`` (merge, compress).
 A name is looked up in its module on first use (PEP 562), so a command loads only its
 own concern: ``adaptvc status`` does not import the transfer machinery, and nothing but
 ``diff`` imports numpy. torch, transformers and peft are imported inside the functions
@@ -54,9 +55,18 @@ _WHERE: dict[str, str] = {
     "checkout": "_checkout",
     "export": "_checkout",
     "alias": "_history",
+    # storage life: gc, du
+    "gc": "_storage",
+    "du": "_storage",
+    # integrity: check and heal the stored weights
+    "verify": "_verify",
+    # seeing the history as a whole
+    "compare": "_compare",
+    "best": "_compare",
+    "report": "_report",
 }
 # The command line's plumbing: reachable as adaptvc.api.NAME, not public API.
-_CLI_ONLY: dict[str, str] = {"parse_metric": "_save", "hooks_run": "_hooks"}
+_CLI_ONLY: dict[str, str] = {"parse_metric": "_save", "hooks_run": "_hooks", "parse_duration": "_storage"}
 
 __all__ = list(_WHERE)
 
@@ -64,9 +74,11 @@ if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type 
     from adaptvc.api._adapters import convert, get_adapter_state_dict, inspect, save_adapter  # noqa: F401
     from adaptvc.api._algebra import compress, merge  # noqa: F401
     from adaptvc.api._checkout import checkout, export, resolve  # noqa: F401
+    from adaptvc.api._compare import best, compare  # noqa: F401
     from adaptvc.api._diff import diff  # noqa: F401
     from adaptvc.api._history import alias, log, show, status  # noqa: F401
     from adaptvc.api._hooks import hooks_install, hooks_run, hooks_status, hooks_uninstall  # noqa: F401
+    from adaptvc.api._report import report  # noqa: F401
     from adaptvc.api._save import parse_metric, save  # noqa: F401
     from adaptvc.api._setup import init  # noqa: F401
     from adaptvc.api._sharing import (  # noqa: F401
@@ -79,6 +91,8 @@ if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type 
         remote_modify,
         remote_remove,
     )
+    from adaptvc.api._storage import du, gc, parse_duration  # noqa: F401
+    from adaptvc.api._verify import verify  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

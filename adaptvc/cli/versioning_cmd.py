@@ -253,6 +253,12 @@ def _render_adapter_log(name: str, vs: list) -> None:
         click.echo(f"{cont}    " + " · ".join(details))
         if v.metrics:  # a line of their own: Trainer runs log many
             click.echo(f"{cont}    metrics: " + _metrics_text(v.metrics))
+        if v.pruned:
+            click.echo(f"{cont}    " + style(_pruned_text(v.pruned), fg="red"))
+
+
+def _pruned_text(p) -> str:
+    return f"pruned {_short_time(p.pruned_at)} by {p.by.split(' <')[0]} (adaptvc gc, {p.policy}): weights gone"
 
 
 @click.command("log")
@@ -336,6 +342,8 @@ def show_command(ref: str, as_json: bool) -> None:
         ("size", human_bytes(v.size)),
         ("metrics", _metrics_text(v.metrics) or "-"),
     ]
+    if v.pruned:
+        rows.append(("pruned", f"{v.pruned.pruned_at} by {v.pruned.by} (policy: {v.pruned.policy})"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")

@@ -18,9 +18,9 @@ Warnings go to the ``adaptvc`` logger, which the CLI prints as ``Warning: …``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from adaptvc.errors import AdaptvcError, InvalidAdapterError, RemoteNotFoundError, UnknownHookError
 from adaptvc.manifest import AdapterVersion
@@ -60,6 +60,33 @@ def run(name: str, args: list[str], repo: AdapterRepo, *, stdin: str = "") -> Ho
     if name not in handlers:
         raise UnknownHookError(f"unknown hook {name!r}; adaptvc has: {', '.join(handlers)}", name=name)
     return handlers[name](repo, args, stdin)
+
+
+def git_input_from_pre_commit(name: str, environ: Mapping[str, str], root: Path) -> tuple[list[str], str]:
+    """git's arguments and stdin for hook ``name``, rebuilt from the ``PRE_COMMIT_*``
+    variables the pre-commit framework gives its hooks instead (it reads git's stdin itself).
+
+    For pre-push, pre-commit passes the first ref being pushed that has new commits (one
+    line of git's input): the versions in that ref's manifests are the ones uploaded. For
+    post-rewrite there is no list of rewritten commits: :func:`post_rewrite` then takes
+    ORIG_HEAD..HEAD, the rebased branch.
+    """
+    get = environ.get
+    if name == "post-checkout" and get("PRE_COMMIT_CHECKOUT_TYPE"):
+        return [get("PRE_COMMIT_FROM_REF", ""), get("PRE_COMMIT_TO_REF", ""), get("PRE_COMMIT_CHECKOUT_TYPE", "")], ""
+    if name == "post-merge" and get("PRE_COMMIT_IS_SQUASH_MERGE"):
+        return [get("PRE_COMMIT_IS_SQUASH_MERGE", "")], ""
+    if name == "post-rewrite" and get("PRE_COMMIT_REWRITE_COMMAND"):
+        return [get("PRE_COMMIT_REWRITE_COMMAND", "")], ""
+    if name == "pre-push" and get("PRE_COMMIT_REMOTE_NAME"):
+        local_ref = get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
+        # No PRE_COMMIT_TO_REF when the remote has none of the commits: the ref's tip, all new.
+        local_sha = get("PRE_COMMIT_TO_REF") or git_ops.rev_parse(root, local_ref) or git_ops.ZERO
+        remote_sha = get("PRE_COMMIT_FROM_REF") or git_ops.ZERO
+        remote_ref = get("PRE_COMMIT_REMOTE_BRANCH") or local_ref
+        args = [get("PRE_COMMIT_REMOTE_NAME", ""), get("PRE_COMMIT_REMOTE_URL", "")]
+        return args, f"{local_ref} {local_sha} {remote_ref} {remote_sha}\n"
+    return [], ""
 
 
 def _sync(repo: AdapterRepo) -> HookOutcome:

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import textwrap
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,18 @@ from adaptvc.storage import git_ops
 from adaptvc.storage.files import write_atomic
 
 HOOK_NAMES = ("post-checkout", "post-merge", "post-rewrite", "pre-push", "pre-commit")
+# What each hook does, in one sentence: the header of the repository's hooks/ scripts.
+HOOK_SUMMARIES = {
+    "post-checkout": "after a branch checkout, bring each adapter's weights to the checked-out "
+    "version, from the DVC cache or the DVC remote. Never fails the checkout.",
+    "post-merge": "after git merge or git pull, repair an adapter whose files git took from two "
+    "versions, then bring the weights to the merged version. Never fails the merge.",
+    "post-rewrite": "after git rebase, the same repair and weights as post-merge (amends are left alone).",
+    "pre-push": "upload the weights of the versions being pushed to the DVC remote first; refuse "
+    "the push if that fails or no DVC remote is configured.",
+    "pre-commit": "refuse adapter weight files staged into git, and staged .dvc pointers whose "
+    "object is in neither the local DVC cache nor the DVC remote.",
+}
 MARKER = "adaptvc-managed git hook"
 CHAINED_SUFFIX = ".pre-adaptvc"
 
@@ -60,8 +73,8 @@ def hooks_dir(root: Path) -> Path:
     return git_ops.git_path(root, "hooks")
 
 
-def _template() -> str:
-    return resources.files("adaptvc.hooks").joinpath("hook.sh.in").read_text(encoding="utf-8")
+def _template(name: str = "hook.sh.in") -> str:
+    return resources.files("adaptvc.hooks").joinpath(name).read_text(encoding="utf-8")
 
 
 def _pythonpath_for_hooks() -> str:
@@ -96,6 +109,26 @@ def render(name: str) -> str:
         .replace("@PYTHON@", sys.executable)
         .replace("@PYTHONPATH@", _pythonpath_for_hooks())
     )
+
+
+def render_portable(name: str) -> str:
+    """The repository's ``hooks/NAME``: the same hook for core.hooksPath managers, running
+    the ``adaptvc`` on PATH (no pinned interpreter, no chaining: the manager chains)."""
+    summary = textwrap.fill(
+        f"adaptvc's {name} hook: {HOOK_SUMMARIES[name]}", width=90, initial_indent="# ", subsequent_indent="# "
+    )
+    return _template("portable.sh.in").replace("@SUMMARY@", summary).replace("@HOOK@", name)
+
+
+def write_portable(directory: Path) -> list[Path]:
+    """Write ``render_portable`` of every hook into ``directory`` (the repository's hooks/),
+    executable. The repository's copies are checked against the package by the tests."""
+    paths = []
+    for name in HOOK_NAMES:
+        path = directory / name
+        write_atomic(path, render_portable(name).encode("utf-8"), mode=0o755)
+        paths.append(path)
+    return paths
 
 
 def _is_ours(path: Path) -> bool:

@@ -64,6 +64,8 @@ def pull(repo: AdapterRepo, *, remote: str | None = None, git_remote: str | None
         DetachedHeadError: HEAD is detached.
         RemoteNotFoundError: there is no git remote ``git_remote``.
         DirtyWorkspaceError: unsaved changes (named by adapter) are in the way; nothing was pulled.
+        RemoteAccessError, CorruptObjectError: git was pulled but fetching the weights from
+            the DVC remote failed (the remote is named; a re-run fetches the rest).
     """
     branch = git_ops.current_branch(repo.root)
     old = git_ops.head_commit(repo.root)
@@ -80,7 +82,7 @@ def pull(repo: AdapterRepo, *, remote: str | None = None, git_remote: str | None
     # and cached (the adapters directory, the DVC cache location).
     moved = AdapterRepo(repo.root, repo.git_dir)
     with use_remote(remote):
-        sync = sync_workspace(moved)
+        sync = sync_workspace(moved, strict=True)
     return PullResult(git_remote, branch, old, new, sync)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adaptvc.errors import DetachedHeadError, GitRemoteError, ObjectMissingError, RemoteError
+from adaptvc.errors import CorruptObjectError, DetachedHeadError, GitRemoteError, ObjectMissingError, RemoteError
 from adaptvc.manifest import AdapterVersion
 from adaptvc.refs import resolve_version, unique_ref
 from adaptvc.repo import AdapterRepo
@@ -48,15 +48,19 @@ class PushResult:
 def upload_versions(
     repo: AdapterRepo, versions: Sequence[AdapterVersion], *, remote: str | None = None, jobs: int | None = None
 ) -> tuple[list[AdapterVersion], list[AdapterVersion], TransferResult]:
-    """Make sure the DVC remote holds the weights of ``versions``.
+    """Make sure the DVC remote holds the weights of ``versions`` (those marked pruned
+    by ``adaptvc gc`` aside).
 
     Returns ``(uploaded, already_there, transfer_result)``.
 
     Raises:
         ObjectMissingError: a version's weights are neither in the local cache nor on the
             remote (someone saved it and never pushed).
+        CorruptObjectError: a version's local weights are damaged (hint: ``adaptvc verify --repair``).
         RemoteError: an upload failed; the message names the versions.
     """
+    # Pruned versions (adaptvc gc) have no weights anywhere by design: nothing to upload.
+    versions = [v for v in versions if v.pruned is None]
     labels = version_labels(versions)
     result = push_objects(repo.root, list(labels), remote=remote, jobs=jobs or DEFAULT_JOBS)
     if result.failed:
@@ -83,6 +87,16 @@ def _raise_failed(result: TransferResult, labels: dict[str, str]) -> None:
             f"the weights of {names} are neither in the local cache nor on DVC remote {result.remote!r}",
             md5s=tuple(missing),
             hint="push from the clone that saved them (adaptvc push), or fetch them there first",
+        )
+    damaged = [(m, exc) for m, exc in sorted(result.failed.items()) if isinstance(exc, CorruptObjectError)]
+    if damaged:  # never spread to the team; verify --repair heals it from the remote or the workspace
+        m, exc = damaged[0]
+        names = ", ".join(labels[d] for d, _ in damaged)
+        raise CorruptObjectError(
+            f"the local weights of {names} are damaged (they do not hash to their id); nothing was uploaded for them",
+            what=exc.what,
+            path=exc.path,
+            hint=exc.hint,
         )
     details = "; ".join(f"{labels[m]}: {exc.message}" for m, exc in sorted(result.failed.items()))
     raise RemoteError(

@@ -26,6 +26,8 @@ from adaptvc.storage.dvc_config import read_dvc_config
 CHUNK = 1 << 20
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 POINTER_SUFFIX = ".dvc"
+# What to do about a damaged cache object: verify fetches a good copy from the DVC remote.
+REPAIR_HINT = "adaptvc verify --repair (replaces it with a hash-checked copy from the DVC remote)"
 
 
 def file_md5(path: str | os.PathLike[str]) -> tuple[str, int]:
@@ -94,6 +96,40 @@ class DvcCache:
 
     def has(self, md5: str) -> bool:
         return self.object_path(md5).is_file()
+
+    def object_size(self, md5: str) -> int | None:
+        """Bytes the object takes in the cache (its file's size), ``None`` when absent."""
+        try:
+            return self.object_path(md5).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def remove(self, md5: str) -> int:
+        """Delete the object (``adaptvc gc``); the bytes it took, 0 when it was absent.
+        Objects are read-only files in writable directories, so ``unlink`` needs no chmod."""
+        path = self.object_path(md5)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    def object_files(self) -> dict[str, int]:
+        """``md5 -> bytes`` of every object in the cache (``files/md5/ab/cdef...``), one
+        ``scandir`` per prefix directory: what ``du`` counts."""
+        base = self.path / "files" / "md5"
+        out: dict[str, int] = {}
+        try:
+            prefixes = [e for e in os.scandir(base) if e.is_dir() and len(e.name) == 2]
+        except FileNotFoundError:
+            return out
+        for prefix in prefixes:
+            for entry in os.scandir(prefix.path):
+                md5 = prefix.name + entry.name
+                if _MD5_RE.match(md5) and entry.is_file():
+                    out[md5] = entry.stat().st_size
+        return out
 
     def add(self, src: str | os.PathLike[str]) -> tuple[str, int]:
         """Put a copy of ``src`` in the cache; returns ``(md5, size)``.
@@ -168,12 +204,18 @@ class DvcCache:
         return dest
 
     def _corrupt(self, md5: str) -> CorruptObjectError:
+        return self.corrupt_error(md5)
+
+    def corrupt_error(self, md5: str, *, label: str | None = None) -> CorruptObjectError:
+        """The error for an object that does not hash to ``md5`` (``label``: the version,
+        ``task_a@v2``, to name in the message)."""
         path = self.object_path(md5)
+        whose = f" (the weights of {label})" if label else ""
         return CorruptObjectError(
-            f"the DVC cache object {path} is corrupt (its content does not hash to {md5})",
+            f"the DVC cache object {path}{whose} is corrupt (its content does not hash to {md5})",
             what=f"DVC cache object {md5}",
             path=str(path),
-            hint="delete it and fetch it again: adaptvc pull",
+            hint=REPAIR_HINT,
         )
 
 
@@ -195,6 +237,15 @@ def dumps_pointer(md5: str, size: int, path: str) -> str:
 
 
 _PTR_MD5 = re.compile(r"^\s*-?\s*md5:\s*['\"]?([0-9a-f]{32})", re.M)
+_ANY_MD5 = re.compile(r"\bmd5:\s*['\"]?([0-9a-f]{32})\b")
+
+
+def referenced_md5s(text: str) -> set[str]:
+    """Every md5 a ``.dvc`` file or a ``dvc.lock`` names (all outputs, all stages):
+    what ``adaptvc gc`` must keep for the commits it protects, adapters or not."""
+    return set(_ANY_MD5.findall(text))
+
+
 _PTR_SIZE = re.compile(r"^\s*-?\s*size:\s*([0-9]+)", re.M)
 _PTR_PATH = re.compile(r"^\s*-?\s*path:\s*['\"]?([^'\"\n]+)", re.M)
 

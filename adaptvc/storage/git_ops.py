@@ -382,3 +382,50 @@ def git_path(root: Path | str, name: str) -> Path:
 def clone(url: str, directory: str | None, *, cwd: Path | str = ".") -> subprocess.CompletedProcess[bytes]:
     """``git clone -q URL [DIRECTORY]`` (not checked: the caller reads git's words)."""
     return run(cwd, "clone", "-q", url, *([directory] if directory is not None else []), check=False)
+
+
+# --- refs that keep versions alive (gc) -------------------------------------------------------
+
+
+def ref_tips(root: Path | str, prefixes: Sequence[str] = ("refs/heads/", "refs/tags/")) -> list[tuple[str, str]]:
+    """``(ref name, commit)`` of every ref under ``prefixes``, annotated tags peeled to
+    their commit; refs that name no commit (a tag on a blob) are left out. One
+    ``git for-each-ref``."""
+    fmt = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
+    out = run_git(root, "for-each-ref", f"--format={fmt}", *prefixes, check=False)
+    tips: list[tuple[str, str]] = []
+    for line in out.splitlines():
+        name, kind, oid, peeled_kind, peeled = (line.split("\0") + [""] * 5)[:5]
+        if kind == "commit":
+            tips.append((name, oid))
+        elif peeled_kind == "commit":
+            tips.append((name, peeled))
+    return tips
+
+
+def fetch_all_refs(root: Path | str, git_remote: str, namespace: str) -> None:
+    """Fetch every ref of ``git_remote`` (branches, tags, anything under ``refs/``) into
+    ``namespace`` (e.g. ``refs/adaptvc-gc/origin/``), replacing what an earlier fetch put
+    there and dropping refs the remote no longer has, so the namespace mirrors the remote.
+    The user's own branches, tags and remote-tracking refs are not touched.
+
+    Raises:
+        GitError: the remote cannot be reached (git's own words).
+    """
+    namespace = namespace.rstrip("/") + "/"
+    run_git(
+        root, "fetch", "--quiet", "--no-tags", "--prune", "--no-recurse-submodules", git_remote, f"+refs/*:{namespace}*"
+    )
+
+
+def delete_refs(root: Path | str, prefix: str) -> None:
+    """Delete every ref under ``prefix`` (one ``update-ref --stdin``)."""
+    names = [n for n in run_git(root, "for-each-ref", "--format=%(refname)", prefix, check=False).splitlines() if n]
+    if names:
+        run_git(root, "update-ref", "--stdin", input="".join(f"delete {n}\n" for n in names).encode("utf-8"))
+
+
+def ref_commits(root: Path | str) -> list[str]:
+    """The distinct commits the local branches and tags point at (annotated tags peeled),
+    for operations over every version ever recorded (``adaptvc verify --all``)."""
+    return list(dict.fromkeys(commit for _, commit in ref_tips(root)))

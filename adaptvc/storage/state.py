@@ -87,3 +87,13 @@ class CloneState:
             write_atomic(self.dir / "hashes.json", json.dumps(cache).encode(), fsync=False)
         except OSError:  # a read-only clone: the cache is an optimisation only
             pass
+
+    def recorded_md5(self, path: Path) -> str | None:
+        """The md5 the stat cache holds for ``path`` as it is now (size, mtime and inode
+        unchanged), without hashing; ``None`` when it holds none."""
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        hit = _load(self.dir / "hashes.json").get(str(path.resolve()))
+        return hit[3] if hit and hit[:3] == [st.st_size, st.st_mtime_ns, st.st_ino] else None

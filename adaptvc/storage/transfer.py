@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from adaptvc.errors import (
     TransferError,
 )
 from adaptvc.progress import ProgressCallback, TransferEvent, default_progress, progress_to  # noqa: F401 (re-exported)
-from adaptvc.storage.dvc_cache import DvcCache, file_md5
+from adaptvc.storage.dvc_cache import REPAIR_HINT, DvcCache, file_md5
 from adaptvc.storage.dvc_config import read_merged
 from adaptvc.storage.remotes import get_remote
 
@@ -168,6 +168,35 @@ class RemoteStore:
             raise _remote_error(self.name, "list objects on", exc) from None
         return {m for m, ok in zip(md5s, flags, strict=True) if ok}
 
+    def modified_times(self, md5s: Iterable[str]) -> dict[str, float | None]:
+        """``md5 -> modification time`` (POSIX seconds) of objects on the remote, from the
+        filesystem's ``info``: ``mtime`` on a directory (a float) or over SSH (a datetime),
+        ``LastModified`` on S3 and other object stores. ``None`` when the remote does not
+        say (the caller then treats the object as young); absent objects are left out."""
+        out: dict[str, float | None] = {}
+        for md5 in md5s:
+            try:
+                info = self.fs.info(self.path(md5))
+            except FileNotFoundError:
+                continue
+            except Exception as exc:
+                raise _remote_error(self.name, "read object times on", exc) from None
+            out[md5] = _modified_at(info)
+        return out
+
+    def remove(self, md5s: Iterable[str]) -> dict[str, AdaptvcError]:
+        """Delete objects from the remote (``adaptvc gc``); what could not be deleted, and
+        why. An object already gone counts as deleted."""
+        failed: dict[str, AdaptvcError] = {}
+        for md5 in md5s:
+            try:
+                self.fs.rm_file(self.path(md5))
+            except FileNotFoundError:
+                continue
+            except Exception as exc:  # noqa: BLE001 - collected per object, reported by the caller
+                failed[md5] = _as_error(md5, exc)
+        return failed
+
     def upload(self, local: Path, md5: str, size: int, callback: Any) -> None:
         final = self.path(md5)
         self.fs.makedirs(self.fs.parent(final), exist_ok=True)
@@ -215,6 +244,24 @@ class RemoteStore:
         finally:
             tmp.unlink(missing_ok=True)
         return final.stat().st_size
+
+
+def _modified_at(info: dict[str, Any]) -> float | None:
+    """The modification time in an fsspec ``info`` dict, as POSIX seconds."""
+    for key in ("mtime", "LastModified", "last_modified", "modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if value is not None and hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, str):
+            from datetime import datetime
+
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
 
 
 def _missing_plugin(exc: ImportError) -> AdaptvcError:
@@ -331,10 +378,12 @@ def push_objects(
     remote: str | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: ProgressCallback | None = None,
+    replace: Iterable[str] = (),
 ) -> TransferResult:
     """Upload these objects from the local cache to a DVC remote (default: the default one).
 
-    Objects already on the remote are skipped. Each local object is MD5-checked before
+    Objects already on the remote are skipped, except those in ``replace`` (copies on the
+    remote found damaged: uploaded again over them). Each local object is MD5-checked before
     it is uploaded, so a damaged cache never spreads to the team.
 
     Returns:
@@ -351,7 +400,7 @@ def push_objects(
     start = time.perf_counter()
     wanted = sorted(set(md5s))
     store = RemoteStore(root, remote)
-    there = store.existing(wanted)
+    there = store.existing(wanted) - set(replace)
     todo = [m for m in wanted if m not in there]
     cache = DvcCache.for_repo(root)
 
@@ -364,7 +413,7 @@ def push_objects(
                 f"the local DVC cache holds a damaged copy ({local})",
                 what=f"DVC cache object {md5}",
                 path=str(local),
-                hint="dvc cache migrate / re-save the adapter",
+                hint=REPAIR_HINT,
             )
         size = local.stat().st_size
         if progress:
@@ -391,10 +440,12 @@ def fetch_objects(
     remote: str | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: ProgressCallback | None = None,
+    replace: Iterable[str] = (),
 ) -> TransferResult:
     """Download these objects from a DVC remote into the local cache, MD5-checked.
 
-    Objects already in the cache are skipped. A download goes to a temporary name next
+    Objects already in the cache are skipped, except those in ``replace`` (local copies
+    found damaged: a good copy is renamed over them only once it is complete and checked). A download goes to a temporary name next
     to its final place, is hashed, made read-only (as DVC does) and only then renamed:
     an interrupted or corrupt download never looks like a cached object.
 
@@ -411,7 +462,7 @@ def fetch_objects(
     start = time.perf_counter()
     wanted = sorted(set(md5s))
     cache = DvcCache.for_repo(root)
-    present = {m for m in wanted if cache.has(m)}
+    present = {m for m in wanted if cache.has(m)} - set(replace)
     todo = [m for m in wanted if m not in present]
     if not todo:
         return TransferResult("fetch", remote or "", (), tuple(present), {}, 0, time.perf_counter() - start)
@@ -438,3 +489,73 @@ def fetch_objects(
 def remote_has(root: str | os.PathLike[str], md5s: Iterable[str], *, remote: str | None = None) -> set[str]:
     """The subset of ``md5s`` the remote holds."""
     return RemoteStore(Path(root), remote).existing(md5s)
+
+
+# --- checking what a remote holds (adaptvc verify) ---------------------------------------
+
+OK, MISSING, CORRUPT = "ok", "missing", "corrupt"
+
+
+@dataclass(frozen=True)
+class RemoteCheck:
+    """What :func:`check_remote_objects` found: per md5, ``(state, detail)`` with state
+    ``"ok"``, ``"missing"`` or ``"corrupt"`` (wrong size; with ``deep``, wrong MD5)."""
+
+    remote: str
+    states: dict[str, tuple[str, str]] = field(default_factory=dict)
+    bytes: int = 0  # downloaded to hash (deep)
+
+
+def check_remote_objects(
+    root: str | os.PathLike[str],
+    sizes: Mapping[str, int | None],
+    *,
+    remote: str | None = None,
+    deep: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    progress: ProgressCallback | None = None,
+) -> RemoteCheck:
+    """Check that the remote holds each object of ``sizes`` (md5 → expected size, None:
+    unknown) with the right size, and with ``deep`` that its bytes hash to its md5 (each
+    is downloaded to a temporary file beside the cache's objects, hashed and deleted).
+
+    Raises:
+        RemoteNotFoundError: no such remote / no default remote.
+        RemoteError: the remote cannot be reached at all.
+    """
+    root = Path(root)
+    progress = progress if progress is not None else default_progress()
+    store = RemoteStore(root, remote)
+    there = store.existing(sizes)
+    states: dict[str, tuple[str, str]] = {
+        m: (MISSING, f"not on DVC remote {store.name!r}") for m in sizes if m not in there
+    }
+    tmp_dir = DvcCache.for_repo(root).path / "files" / "md5"
+
+    def work(md5: str) -> int:
+        size = store.fs.size(store.path(md5))
+        if sizes[md5] is not None and size != sizes[md5]:
+            states[md5] = (CORRUPT, f"{size} bytes on DVC remote {store.name!r}, expected {sizes[md5]}")
+            return 0
+        if not deep:
+            states[md5] = (OK, "")
+            return 0
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f".{_token()}.tmp"
+        if progress:
+            progress(TransferEvent("start", md5, size or 0))
+        try:
+            store.download(md5, tmp, _callback(md5, progress))
+            actual, got = file_md5(tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+        states[md5] = (
+            (OK, "") if actual == md5 else (CORRUPT, f"the copy on DVC remote {store.name!r} hashes to {actual}")
+        )
+        return got
+
+    moved, failed = _run_parallel(sorted(there), work, jobs, progress if deep else None)
+    if failed:
+        md5, exc = next(iter(failed.items()))
+        raise _remote_error(store.name, f"check object {md5} on", exc)
+    return RemoteCheck(store.name, states, sum(moved.values()))

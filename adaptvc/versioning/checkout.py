@@ -21,6 +21,7 @@ from adaptvc.repo import AdapterRepo
 from adaptvc.storage.dvc_cache import dumps_pointer
 from adaptvc.storage.fetch import ensure_versions
 from adaptvc.storage.files import write_atomic
+from adaptvc.storage.verified import VerifiedRecord
 from adaptvc.transaction import Transaction, settle_interrupted, transaction
 from adaptvc.versioning.workspace import (
     CONFLICT,
@@ -139,7 +140,11 @@ def resolve_directory(repo: AdapterRepo, ref: str) -> Path:
     version = resolve_version(repo, ref, with_commit=False)
     final = repo.state_dir / "resolved" / version.adapter / f"{version.id}-{version.config_sha256[:12]}"
     if (final / CONFIG_NAME).is_file() and (final / WEIGHTS_NAME).is_file():
-        return final
+        # Built earlier: its weights (usually a hard link to the cache object) are checked
+        # again, rehashed only when the verified record does not vouch for them.
+        if VerifiedRecord(repo.state_dir).hashes_to(final / WEIGHTS_NAME, version.id):
+            return final
+        shutil.rmtree(final, ignore_errors=True)  # damaged: rebuilt below from the cache (checked)
     ensure_versions(repo, [version])
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))

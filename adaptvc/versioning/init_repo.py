@@ -30,6 +30,14 @@ CONFIG_TEMPLATE = """\
 adapters_dir = "adapters"
 # seconds a second adaptvc process waits for the repository lock
 lock_timeout = 60
+
+# The team's retention policy for `adaptvc gc` (docs/storage.md); flags override it.
+# [gc]
+# keep_last = 5          # the 5 newest versions of each adapter stay
+# older_than = "30d"     # only versions older than this may go
+# keep_aliased = true    # versions an alias points at stay
+# keep = []              # refs that always stay, e.g. ["task_a@v1"]
+# grace_period = "14d"   # remote objects younger than this are never removed
 """
 
 DRIVER_NAME = "adaptvc: keep our side's current adapter files (every version stays in the manifest)"

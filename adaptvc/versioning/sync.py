@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adaptvc.errors import AdaptvcError, ObjectMissingError, RemoteError
+from adaptvc.errors import AdaptvcError, CorruptObjectError, ObjectMissingError, RemoteError
 from adaptvc.formats import CONFIG_NAME, WEIGHTS_NAME
 from adaptvc.manifest import MANIFEST_NAME, AdapterVersion, newest
 from adaptvc.repo import AdapterRepo
@@ -57,21 +57,25 @@ class _Wanted:
         return self.version.ref if self.version else self.name
 
 
-def sync_workspace(repo: AdapterRepo, *, fetch: bool = True) -> SyncResult:
+def sync_workspace(repo: AdapterRepo, *, fetch: bool = True, strict: bool = False) -> SyncResult:
     """Make every adapter's weights file match its checked-out ``.dvc`` pointer.
 
     Weights come from the local cache, fetched from the default DVC remote when missing
     (``fetch=True``). Weights in the workspace that were never saved (their md5 is in no
     cache) are kept, with a warning: a ``git checkout`` must not destroy work.
 
+    ``strict`` (``pull``): a DVC remote that cannot be reached or fails part-way is an
+    error instead of a warning (the hooks, which must never fail a git command, warn).
+
     Raises:
         LockTimeoutError: another adaptvc process held the repository lock too long.
+        RemoteError, CorruptObjectError: with ``strict``, the fetch failed (nothing was written).
     """
     # Objects come into the cache before the lock is taken: a slow or unreachable remote
     # must not hold up other adaptvc commands (the cache's own writes are atomic renames).
     # What is still missing then is decided, and warned about, under the lock.
     if fetch:
-        _prefetch(repo)
+        _prefetch(repo, strict=strict)
     with transaction(repo, "sync", "the adapters' weights", commits=False, durable=False) as txn:
         wanted, unchanged = _plan(repo)
         removed = _drop_orphan_weights(txn)
@@ -126,7 +130,7 @@ def _warn_unsaved(name: str, version: AdapterVersion | None, md5: str) -> None:
     )
 
 
-def _prefetch(repo: AdapterRepo) -> None:
+def _prefetch(repo: AdapterRepo, *, strict: bool = False) -> None:
     """Fetch the objects the checked-out pointers name into the cache (no lock held).
     Objects still missing afterwards are reported under the lock (:func:`_missing`)."""
     wanted, _ = _plan(repo, quiet=True)
@@ -136,7 +140,9 @@ def _prefetch(repo: AdapterRepo) -> None:
         ensure_objects(repo, [w.md5 for w in wanted], labels={w.md5: w.label for w in wanted})
     except ObjectMissingError:
         pass  # reported by _missing
-    except RemoteError as exc:  # the remote cannot be reached: keep going with what we have
+    except (RemoteError, CorruptObjectError) as exc:  # unreachable, or failed part-way: keep what we have
+        if strict:
+            raise
         log.warning("could not fetch from the DVC remote: %s", exc.message)
 
 
