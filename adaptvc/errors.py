@@ -481,3 +481,39 @@ class GitOperationInProgressError(AdaptvcError, RuntimeError):
     def __init__(self, message: str, *, operation: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.operation = operation
+
+
+# --- adapter algebra: merge and compress ------------------------------------------------
+
+
+class NotMergeableError(AdaptvcError, ValueError):
+    """An input of ``merge``/``compress`` that adapter algebra cannot combine exactly
+    (``label``: the ref or directory; ``reason``: ``"peft_type"`` for non-LoRA types,
+    ``"dora"``, or ``"tensors"`` for tensors that are not LoRA factors, such as
+    ``modules_to_save`` copies or LoRA biases)."""
+
+    def __init__(self, message: str, *, label: str, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.label = label
+        self.reason = reason
+
+
+class IncompatibleAdaptersError(AdaptvcError, ValueError):
+    """Two inputs adapt ``module`` with updates of different shapes (``shapes``: label →
+    shape): they were not trained on the same architecture."""
+
+    def __init__(
+        self, message: str, *, module: str, shapes: dict[str, tuple[int, ...]], hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.module = module
+        self.shapes = shapes
+
+
+class InvalidAlgebraArgumentError(AdaptvcError, ValueError):
+    """A bad argument to ``merge``/``compress`` (``argument``: which one, e.g.
+    ``"weights"``, ``"rank"``, ``"energy"``, ``"method"``)."""
+
+    def __init__(self, message: str, *, argument: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.argument = argument

@@ -13,13 +13,17 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adaptvc.base_model import base_model_dict
 from adaptvc.errors import InvalidAdapterError, InvalidRefError
 from adaptvc.formats import CONFIG_NAME, WEIGHTS_NAME
 from adaptvc.formats.adapter_dir import open_adapter_dir
 from adaptvc.formats.companions import DEFAULT_COMPANIONS, find_files
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adaptvc.manifest import AdapterVersion
+    from adaptvc.repo import AdapterRepo
 
 # The repository model (adaptvc.repo, .refs, .storage.fetch) is imported only when a side
 # is a saved version or the workspace: `adaptvc diff DIR_A DIR_B` would otherwise pay
@@ -122,11 +126,17 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
     from adaptvc.refs import resolve_version  # lazily: see the note at the top
     from adaptvc.repo import AdapterRepo
     from adaptvc.storage.fetch import ensure_versions
-    from adaptvc.storage.verified import VerifiedRecord, check_objects
 
     adapter_repo = AdapterRepo.open(repo)
     version = resolve_version(adapter_repo, ref, with_commit=False)
     ensure_versions(adapter_repo, [version], training_state=False)
+    return version_source(adapter_repo, version, label=ref)
+
+
+def version_source(adapter_repo: AdapterRepo, version: AdapterVersion, *, label: str) -> AdapterSource:
+    """A saved version whose weights are in the local cache (see :func:`_version_source`)."""
+    from adaptvc.storage.verified import VerifiedRecord, check_objects  # lazily: see the note at the top
+
     # Read in place, so checked here: rehashed unless the verified record vouches for it.
     check_objects(
         adapter_repo.dvc_cache, VerifiedRecord(adapter_repo.state_dir), [version.id], labels={version.id: version.ref}
@@ -144,7 +154,7 @@ def _version_source(ref: str, *, repo: str | os.PathLike[str]) -> AdapterSource:
     # `save --base-model` may have recorded another name than the config's; both name it.
     base["config_name"] = config.get("base_model_name_or_path")
     return AdapterSource(
-        label=ref,
+        label=label,
         directory=directory,
         weights=adapter_repo.dvc_cache.object_path(version.id),
         config=config,

@@ -7,7 +7,8 @@ values (frozen dataclasses, paths); it never prints.
 One module per concern, each importing its operations at the top: ``_adapters``
 (adapter files, live models), ``_setup`` (init), ``_save``, ``_history`` (log, show,
 status, alias), ``_checkout`` (checkout, export, resolve), ``_sharing``, ``_hooks``,
-``_diff``, ``_storage`` (gc, du), ``_verify``, ``_compare`` (compare, best) and ``_report``.
+``_diff``, ``_storage`` (gc, du), ``_verify``, ``_compare`` (compare, best), ``_report`` and
+``_algebra`` (merge, compress).
 A name is looked up in its module on first use (PEP 562), so a command loads only its
 own concern: ``adaptvc status`` does not import the transfer machinery, and nothing but
 ``diff`` imports numpy. torch, transformers and peft are imported inside the functions
@@ -41,6 +42,9 @@ _WHERE: dict[str, str] = {
     "hooks_status": "_hooks",
     # diff
     "diff": "_diff",
+    # adapter algebra
+    "merge": "_algebra",
+    "compress": "_algebra",
     # versioning: git + DVC + the manifest
     "init": "_setup",
     "save": "_save",
@@ -68,6 +72,7 @@ __all__ = list(_WHERE)
 
 if TYPE_CHECKING:  # pragma: no cover - what the lookup below returns, for type checkers (F401: re-exports)
     from adaptvc.api._adapters import convert, get_adapter_state_dict, inspect, save_adapter  # noqa: F401
+    from adaptvc.api._algebra import compress, merge  # noqa: F401
     from adaptvc.api._checkout import checkout, export, resolve  # noqa: F401
     from adaptvc.api._compare import best, compare  # noqa: F401
     from adaptvc.api._diff import diff  # noqa: F401

@@ -158,7 +158,7 @@ def _tensor_lines(result: DiffResult, top: int) -> list[str]:
     return lines
 
 
-def _single_threaded_blas() -> None:
+def single_threaded_blas() -> None:
     # The diff's matrix products are thin (4096×16): one BLAS thread does each in ~0.06 ms,
     # while a thread pool on a busy machine spin-waits and takes 5-30x longer (the diff
     # runs its own worker threads, one module each, instead). BLAS reads
@@ -219,7 +219,7 @@ def diff_command(ref_a: str, ref_b: str | None, as_json: bool, top: int, plot_pa
         parent = os.path.dirname(os.path.abspath(plot_path))
         if not os.path.isdir(parent):
             raise click.BadParameter(f"{parent} is not a directory (create it first)", param_hint="'--plot'")
-    _single_threaded_blas()
+    single_threaded_blas()
     result = api.diff(ref_a, ref_b, force=force)
     if plot_path:
         written = result.plot(plot_path)

@@ -52,6 +52,8 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "gc": ("storage_cmd", "Remove the weights of versions nobody keeps."),
     "du": ("storage_cmd", "Show the bytes each adapter and version takes."),
     "verify": ("verify_cmd", "Rehash every version's stored weights; --repair heals them."),
+    "merge": ("algebra_cmd", "Merge saved LoRA versions into one new version."),
+    "compress": ("algebra_cmd", "Reduce a saved LoRA version's rank, as a new version."),
 }
 
 

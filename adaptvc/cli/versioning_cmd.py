@@ -213,26 +213,53 @@ def _render_log(versions: list) -> None:
         _render_adapter_log(name, vs)
 
 
+def _with_merge_inputs(name: str, nodes: list, key: dict, by_link: dict) -> tuple[list, dict]:
+    """``nodes`` with a node for every input of a merge that is not one of ``name``'s
+    listed versions (another adapter's), placed after the last version it is a parent of
+    so the graph stays newest first; and each version's parents among the nodes."""
+    parents: dict[Any, list] = {}
+    last_child: dict[Any, int] = {}
+    for i, k in enumerate(nodes):
+        links = key[k].parents
+        parents[k] = []
+        for p in links:
+            if p.adapter == name and (p.version, p.id) in by_link:
+                parents[k].append(by_link[(p.version, p.id)])
+            elif len(links) > 1:  # a merge: draw its other inputs too
+                ext = ("input", p.adapter, p.version, p.id)
+                parents[k].append(ext)
+                last_child[ext] = i
+    out = []
+    for i, k in enumerate(nodes):
+        out.append(k)
+        out.extend(ext for ext, j in last_child.items() if j == i)
+    return out, parents
+
+
 def _render_adapter_log(name: str, vs: list) -> None:
-    """One adapter's versions (newest first) as a graph with each version's details."""
+    """One adapter's versions (newest first) as a graph with each version's details; a
+    merge's inputs from other adapters are drawn as ``o`` nodes where its branches end."""
     key = {(v.version, v.id, v.created_at): v for v in vs}
     by_link: dict[tuple[int, str], Any] = {}
     for v in vs:  # newest first: keep the newest of identical links
         by_link.setdefault((v.version, v.id), (v.version, v.id, v.created_at))
+    nodes, graph_parents = _with_merge_inputs(name, list(key), key, by_link)
 
     def parents_of(k):
-        return [
-            by_link[(p.version, p.id)] for p in key[k].parents if p.adapter == name and (p.version, p.id) in by_link
-        ]
+        return graph_parents.get(k, [])
 
     ids_of: dict[int, set[str]] = {}
     for v in vs:  # one pass: a scan per number would be quadratic in the versions
         ids_of.setdefault(v.version, set()).add(v.id)
     dup = {n for n, ids in ids_of.items() if len(ids) > 1}
     out: list[str] = []  # echoed at once: a click.echo per line costs ~10 µs each
-    for prefix, k, cont in graph_rows(list(key), parents_of):
+    for prefix, k, cont in graph_rows(nodes, parents_of):
         if k is None:
             out.append(prefix)
+            continue
+        if k[0] == "input":  # another adapter's version, merged into one of this adapter's
+            _, adapter, number, vid = k
+            out.append(prefix.replace("*", "o") + f"{adapter}@v{number}  {vid[:8]}  (merged in; adaptvc log {adapter})")
             continue
         v = key[k]
         ref = f"{v.adapter}@{v.id[:12]}" if v.version in dup else v.ref  # a vN two branches minted

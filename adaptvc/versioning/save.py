@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from adaptvc.formats.safetensors_header import read_header
 from adaptvc.manifest import (
     MANIFEST_NAME,
     AdapterVersion,
+    BaseModelLink,
     ParentLink,
     PeftSummary,
     appended,
@@ -159,6 +160,8 @@ class _Request:
     parent: str | None
     base_model: str | None
     training_state: Path | None = None  # a Trainer checkpoint directory whose state to store
+    parents: tuple[ParentLink, ...] = ()  # recorded as given (merge, compress): all the inputs
+    base_link: BaseModelLink | None = None  # recorded as given instead of read from the config
 
     @classmethod
     def checked(
@@ -235,31 +238,63 @@ def save_version(
     target = repo.adapter_dir(adapter)
     directory = validate.pick_source(Path(source) if source is not None else target, adapter)
     with transaction(repo, "save", adapter) as txn:
-        src = _read_source(repo, directory, in_place=directory.resolve() == target.resolve(), scratch=txn.workdir)
-        # The source is read once: into the cache and, when the work tree needs a copy,
-        # into a staged one beside it in the same pass (reflinks where the filesystem can).
-        md5, size = repo.dvc_cache.add(src.weights, also=src.staged)
-        companions = store_companions(repo, src.companions)
-        state = store_training_state(repo, request.training_state) if request.training_state else None
-        versions = repo.versions(adapter)
-        at = workspace_version(repo, adapter, versions)
-        # Training state counts only when given: re-saving a checked-out version that has
-        # one, unchanged and without --training-state, is not a new version.
-        if (
-            at is not None
-            and (at.id, at.config_sha256, at.companions) == (md5, sha256(src.config_bytes), companions)
-            and (state is None or state == at.training_state)
-        ):
-            log.info("%s: content identical to %s; no version created", adapter, at.ref)
-            return replace(at, new=False)
-        # After reading the workspace: a conflict in this adapter's own files is named first.
-        repo.refuse_mid_operation("save")
-        version = _plan(repo, request, src, md5=md5, size=size, versions=versions, at=at)
-        version = replace(version, companions=companions, training_state=state)
-        txn.label = version.ref
-        commit = _write_and_commit(txn, version, src)
-    _warn_about_unusual_git_state(repo, version)
-    log.info("saved %s (%s)", version.ref, md5[:12])
+        version = _record(txn, request, directory, in_place=directory.resolve() == target.resolve())
+    if version.new:
+        warn_about_unusual_git_state(repo, version)
+        log.info("saved %s (%s)", version.ref, version.id[:12])
+    return version
+
+
+def save_derived(
+    txn: Transaction,
+    directory: Path,
+    *,
+    adapter: str,
+    message: str,
+    parents: Sequence[AdapterVersion],
+    metrics: Mapping[str, Any] | None = None,
+) -> AdapterVersion:
+    """Record ``directory`` (an adapter the caller computed in ``txn``'s scratch space) as
+    a new version of ``adapter`` whose parents are ``parents``, in the caller's transaction.
+
+    The base-model link is the first parent's: the inputs were checked to share it, and
+    the config alone may not reach the base model to fingerprint it again. Call
+    :func:`warn_about_unusual_git_state` once the transaction is over.
+    """
+    request = replace(
+        _Request.checked(adapter, message, metrics, None, None),
+        parents=tuple(p.link() for p in parents),
+        base_link=parents[0].base_model if parents else None,
+    )
+    return _record(txn, request, directory, in_place=False)
+
+
+def _record(txn: Transaction, request: _Request, directory: Path, *, in_place: bool) -> AdapterVersion:
+    """Read, store, plan and commit one version (``new=False``: identical content, nothing done)."""
+    repo = txn.repo
+    src = _read_source(repo, directory, in_place=in_place, scratch=txn.workdir)
+    # The source is read once: into the cache and, when the work tree needs a copy,
+    # into a staged one beside it in the same pass (reflinks where the filesystem can).
+    md5, size = repo.dvc_cache.add(src.weights, also=src.staged)
+    companions = store_companions(repo, src.companions)
+    state = store_training_state(repo, request.training_state) if request.training_state else None
+    versions = repo.versions(request.adapter)
+    at = workspace_version(repo, request.adapter, versions)
+    # Training state counts only when given: re-saving a checked-out version that has
+    # one, unchanged and without --training-state, is not a new version.
+    if (
+        at is not None
+        and (at.id, at.config_sha256, at.companions) == (md5, sha256(src.config_bytes), companions)
+        and (state is None or state == at.training_state)
+    ):
+        log.info("%s: content identical to %s; no version created", request.adapter, at.ref)
+        return replace(at, new=False)
+    # After reading the workspace: a conflict in this adapter's own files is named first.
+    repo.refuse_mid_operation("save")
+    version = _plan(repo, request, src, md5=md5, size=size, versions=versions, at=at)
+    version = replace(version, companions=companions, training_state=state)
+    txn.label = version.ref
+    commit = _write_and_commit(txn, version, src)
     return replace(version, commit=commit, new=True)
 
 
@@ -319,8 +354,10 @@ def _plan(
     at: AdapterVersion | None,
 ) -> AdapterVersion:
     """The new version's record: number, parents, base-model link, summary."""
-    if request.parent:
-        parents: tuple[ParentLink, ...] = (resolve_version(repo, request.parent, with_commit=False).link(),)
+    if request.parents:
+        parents: tuple[ParentLink, ...] = request.parents
+    elif request.parent:
+        parents = (resolve_version(repo, request.parent, with_commit=False).link(),)
     else:
         base = at or newest(versions)
         parents = (base.link(),) if base else ()
@@ -333,7 +370,7 @@ def _plan(
         author=git_ops.author_ident(repo.root),
         created_at=_now(),
         parents=parents,
-        base_model=base_model_link(src.config, override=request.base_model, root=Path.cwd()),
+        base_model=request.base_link or base_model_link(src.config, override=request.base_model, root=Path.cwd()),
         peft=_peft_summary(src.config, src.weights),
         metrics=request.metrics,
         config_sha256=sha256(src.config_bytes),
@@ -388,7 +425,7 @@ def _place_staged(repo: AdapterRepo, staged: Path, md5: str, dest: Path) -> None
         repo.dvc_cache.materialise(md5, dest)
 
 
-def _warn_about_unusual_git_state(repo: AdapterRepo, version: AdapterVersion) -> None:
+def warn_about_unusual_git_state(repo: AdapterRepo, version: AdapterVersion) -> None:
     # During a rebase HEAD is detached, but what is committed there lands on the branch.
     rebasing = any((repo.git_dir / d).exists() for d in ("rebase-merge", "rebase-apply"))
     if not rebasing and git_ops.current_branch(repo.root) is None:
