@@ -123,7 +123,8 @@ install_job() {
     log "install job $job: building $JOBS_DIR/$job"
     case "$job" in
       notorch)
-        "${pip[@]}" -c requirements/constraints.txt . $(test_tools)
+        # + Playwright: the report tests drive Debian's chromium (a test tool, no torch)
+        "${pip[@]}" -c requirements/constraints.txt . $(test_tools) $(pinned playwright)
         ;;
       fresh)
         "${pip[@]}" "$TORCH_PIN"

@@ -239,3 +239,45 @@ def test_git_checkout_moves_the_dvc_companions_and_training_state_with_it(avc_re
     git(avc_repo, "checkout", "-q", "main")
     assert (d / "training_state" / "optimizer.pt").is_file() and (d / "tokenizer.model").is_file()
     assert "up to date" in dvc(avc_repo, "status").stdout
+
+
+def test_gc_drops_old_training_state_and_keeps_every_versions_weights(avc_repo, tmp_path):
+    """gc --drop-training-state: the policy picks the versions that lose their optimizer
+    and RNG state; every version keeps its weights and companions, none is pruned, and du
+    counts the state apart."""
+    d = write_adapter(avc_repo / A, 1)
+    for n in (1, 2, 3):
+        write_adapter(d, n)
+        ckpt = _checkpoint(tmp_path / f"checkpoint-{n}", n)
+        run_cli("save", "-a", "task_a", "-m", f"epoch {n}", "--training-state", str(ckpt), cwd=avc_repo, check=True)
+    versions = {v.ref: v for v in adaptvc.log("task_a")}
+    cache = avc_repo / ".dvc" / "cache" / "files" / "md5"
+
+    def stored(md5: str) -> bool:
+        return (cache / md5[:2] / md5[2:]).is_file()
+
+    def state_objects(ref: str) -> list:
+        return [o for o in versions[ref].objects() if o.kind == "training_state"]
+
+    before = {r.ref: r for r in adaptvc.du(["task_a"]).adapters[0].versions}
+    assert all(before[ref].training_state_bytes > 0 for ref in versions)
+
+    dry = adaptvc.gc(["task_a"], keep_last=1, drop_training_state=True)
+    assert all(stored(o.md5) for ref in versions for o in state_objects(ref))  # a dry run removes nothing
+    result = adaptvc.gc(["task_a"], keep_last=1, drop_training_state=True, dry_run=False)
+
+    assert dry.to_dict()["versions"] == result.to_dict()["versions"]
+    assert result.pruned == ()
+    for ref in ("task_a@v1", "task_a@v2"):
+        assert not any(stored(o.md5) for o in state_objects(ref)), ref
+        assert stored(versions[ref].id), f"{ref} lost its weights"
+    assert all(stored(o.md5) for o in state_objects("task_a@v3"))
+    after = {r.ref: r for r in adaptvc.du(["task_a"]).adapters[0].versions}
+    assert after["task_a@v1"].training_state_bytes == 0 and after["task_a@v1"].local
+    assert after["task_a@v3"].training_state_bytes == before["task_a@v3"].training_state_bytes
+    assert after["task_a@v1"].bytes == before["task_a@v1"].bytes  # the adapter itself is untouched
+
+    adaptvc.checkout("task_a@v1")  # the weights still check out
+    run_cli("export", "task_a@v3", str(tmp_path / "resume"), "--training-state", cwd=avc_repo, check=True)
+    failed = run_cli("export", "task_a@v1", str(tmp_path / "old"), "--training-state", cwd=avc_repo)
+    assert failed.returncode == 1 and "Error:" in failed.stderr

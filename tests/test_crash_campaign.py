@@ -286,7 +286,6 @@ def assert_command_done(name: str, root: Path, world: Path, reference: Reference
 
 
 @pytest.mark.slow
-@pytest.mark.torchless
 @pytest.mark.parametrize("trial", range(TRIALS))
 @pytest.mark.parametrize("name", COMMANDS)
 def test_sigkill_at_a_random_moment(name, trial, template, references, tmp_path):

@@ -296,8 +296,7 @@ def _dir_remote(tmp_path: Path):
     return RemoteSpec(kind="dir", url=str(root), root=root)
 
 
-@pytest.mark.slow
-@pytest.mark.torchless
+@pytest.mark.slow  # torchless through dvc_remote's directory variant (S3 and SSH need their extras)
 def test_gc_on_a_shared_remote_loses_nothing_a_kept_version_needs(avc_repo, dvc_remote, tmp_path, request):
     a = avc_repo
     s3 = request.getfixturevalue("s3_server") if dvc_remote.kind == "s3" else None

@@ -25,6 +25,7 @@ def gc(
     git_remote: str | None = "origin",
     grace_period: str | float | None = None,
     dry_run: bool = True,
+    drop_training_state: bool = False,
 ) -> GcResult:
     """Remove the weights of versions that are not kept, from the local DVC cache and,
     with ``remote``, from that DVC remote too. A dry run unless ``dry_run=False``.
@@ -41,6 +42,8 @@ def gc(
     Args:
         adapters: only these adapters' versions may go.
         older_than, grace_period: durations, ``"30d"``, ``"12h"``, ``"2w"`` (or seconds).
+        drop_training_state: the versions that go lose only their training state
+            (optimizer, scheduler, RNG: 2-3x the adapter); every version keeps its weights.
 
     Returns:
         A :class:`~adaptvc.versioning.gc.GcResult`: every version with its decision and
@@ -66,7 +69,15 @@ def gc(
         keep=tuple(keep),
         grace_period=grace_period,
     )
-    return run_gc(r, policy, adapters=tuple(adapters), remote=remote, git_remote=git_remote, dry_run=dry_run)
+    return run_gc(
+        r,
+        policy,
+        adapters=tuple(adapters),
+        remote=remote,
+        git_remote=git_remote,
+        dry_run=dry_run,
+        training_state_only=drop_training_state,
+    )
 
 
 def du(adapters: Sequence[str] = (), *, repo: str | os.PathLike[str] = ".", remote: str | None = None) -> DiskUsage:

@@ -55,6 +55,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     callback=_duration,
     help="Never remove remote objects younger than this (default 14d; 0 turns it off).",
 )
+@click.option(
+    "--drop-training-state",
+    is_flag=True,
+    help="Versions that go lose only their training state (optimizer, scheduler, RNG); all keep their weights.",
+)
 @click.option("--dry-run", "dry_run", flag_value=True, default=True, help="Only list what would go (the default).")
 @click.option("--yes", "-y", "dry_run", flag_value=False, help="Remove it.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
@@ -67,6 +72,7 @@ def gc_command(
     remote: str | None,
     git_remote: str,
     grace_period: str | None,
+    drop_training_state: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -89,6 +95,7 @@ def gc_command(
       adaptvc gc --keep-last 3 --yes               # evict those local copies
       adaptvc gc --older-than 30d --remote storage --yes
       adaptvc gc task_a --keep-last 5 --keep task_a@v1 --json
+      adaptvc gc --keep-last 2 --drop-training-state --yes   # resume state of the 2 newest only
     """
     result = api.gc(
         list(adapters),
@@ -100,6 +107,7 @@ def gc_command(
         git_remote=git_remote,
         grace_period=grace_period,
         dry_run=dry_run,
+        drop_training_state=drop_training_state,
     )
     if as_json:
         emit_json(result.to_dict())
@@ -203,7 +211,8 @@ def _render_adapter(a: Any, *, remote: bool) -> None:
         if v.pruned:
             where = ["pruned"]
         shared = f"  shares with {', '.join(v.shared_with)}" if v.shared_with else ""
-        click.echo(f"  {v.ref:<{width}}  {human_bytes(v.bytes):>9}  {' '.join(where)}{shared}")
+        state = f"  + training state {human_bytes(v.training_state_bytes)}" if v.training_state_bytes else ""
+        click.echo(f"  {v.ref:<{width}}  {human_bytes(v.bytes):>9}  {' '.join(where)}{shared}{state}")
 
 
 COMMANDS = [gc_command, du_command]

@@ -9,12 +9,13 @@ any other path.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from adaptvc.errors import DestinationNotEmptyError, DirtyWorkspaceError, TrainingStateMissingError
+from adaptvc.errors import DestinationNotEmptyError, DirtyWorkspaceError, ObjectMissingError, TrainingStateMissingError
 from adaptvc.formats import CONFIG_NAME, WEIGHTS_NAME
 from adaptvc.manifest import AdapterVersion
 from adaptvc.refs import parse_ref, resolve_version, select
@@ -36,6 +37,8 @@ from adaptvc.versioning.workspace import (
     state_record,
 )
 
+log = logging.getLogger("adaptvc")
+
 
 def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> AdapterVersion:
     """Put ``ref``'s files into the adapter's directory.
@@ -54,12 +57,29 @@ def checkout_version(repo: AdapterRepo, ref: str, *, force: bool = False) -> Ada
         versions = repo.versions(parsed.adapter, must_exist=True)
         target = select(parsed, versions, repo.aliases(parsed.adapter, versions))
         txn.label = target.ref
-        ensure_versions(repo, [target])
+        ensure_versions(repo, [target], training_state=False)
+        _fetch_training_state(repo, target)
         status = adapter_status(repo, target.adapter, versions)
         _refuse_unsaved_changes(repo, ref, target, status, force=force)
         wrote = _write_version(txn, target, status)
     repo.state.remember(repo.adapter_dir(target.adapter) / WEIGHTS_NAME, target.id, written_by_us=wrote)
     return target
+
+
+def _fetch_training_state(repo: AdapterRepo, version: AdapterVersion) -> None:
+    """The version's training state, when it is still stored: ``gc --drop-training-state``
+    removes it from old versions, which still check out (weights and companions), with
+    their pointer and without the state files, as ``dvc checkout`` leaves missing data."""
+    if version.training_state is None:
+        return
+    try:
+        ensure_versions(repo, [version])
+    except ObjectMissingError:
+        log.warning(
+            "%s: its training state is stored nowhere any more (adaptvc gc --drop-training-state); "
+            "checked out without it",
+            version.ref,
+        )
 
 
 def _refuse_unsaved_changes(

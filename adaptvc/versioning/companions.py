@@ -196,6 +196,8 @@ def _write_training_state(txn: Transaction, d: Path, ts: TrainingState | None, *
             target.rmdir()
         return
     for f in ts.files:
+        if not txn.repo.dvc_cache.has(f.md5):
+            continue  # dropped by gc --drop-training-state (checkout warned): the pointer alone, as DVC
         # Hard links to the read-only cache objects: the state is 2-3x the adapter's size
         # and only read (by torch.load, when resuming), so no second copy.
         _put_object(txn, target / f.name, f.md5, link=True)

@@ -34,6 +34,7 @@ class VersionUsage:
     remote: bool | None  # every object on the DVC remote (None: not asked)
     shared_with: tuple[str, ...] = ()  # other versions owning one of its objects
     pruned: bool = False
+    training_state_bytes: int = 0  # its training state still stored (not in ``bytes``; gc can drop it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class VersionUsage:
             "remote": self.remote,
             "shared_with": list(self.shared_with),
             "pruned": self.pruned,
+            "training_state_bytes": self.training_state_bytes,
         }
 
 
@@ -163,9 +165,13 @@ def _adapter_usage(
     rows = []
     sizes: dict[str, int] = {}
     for v in newest_first(vs):
-        objects = version_objects(v)
+        everything = version_objects(v)
+        # Training state is counted apart: gc --drop-training-state removes it alone.
+        objects = [o for o in everything if o.kind != "training_state"]
+        state = [o for o in everything if o.kind == "training_state"]
+        stored_state = [o for o in state if o.md5 in files or (on_remote is not None and o.md5 in on_remote)]
         if v.pruned is None:  # a pruned version's weights are stored nowhere
-            sizes.update({o.md5: o.size for o in objects})
+            sizes.update({o.md5: o.size for o in [*objects, *stored_state]})
         ref = unique_ref(v, vs)
         rows.append(
             VersionUsage(
@@ -176,6 +182,7 @@ def _adapter_usage(
                 remote=None if on_remote is None else all(o.md5 in on_remote for o in objects),
                 shared_with=tuple(sorted({r for o in objects for r in owners.get(o.md5, []) if r != ref})),
                 pruned=v.pruned is not None,
+                training_state_bytes=sum(o.size for o in stored_state),
             )
         )
     top = newest(vs)

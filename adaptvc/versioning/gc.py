@@ -44,6 +44,7 @@ from adaptvc.manifest import (
     MANIFEST_NAME,
     AdapterVersion,
     PruneRecord,
+    StoredObject,
     appended,
     dumps_prune_record,
     newest_first,
@@ -64,19 +65,11 @@ GC_TRAILER = "Adaptvc-Gc"
 KEPT, GOES, SHARED = "kept", "goes", "shared"
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    """One DVC object a version owns: ``kind`` is ``"weights"`` (and, later, others)."""
-
-    md5: str
-    size: int
-    kind: str
-
-
-def version_objects(version: AdapterVersion) -> list[StoredObject]:
-    """Every DVC object ``version`` owns: the ONE place gc and du learn what a version
-    stores (a version that gains another object, e.g. training state, lists it here)."""
-    return [StoredObject(version.id, version.size, "weights")]
+def version_objects(version: AdapterVersion, *, training_state_only: bool = False) -> list[StoredObject]:
+    """Every DVC object ``version`` owns (:meth:`AdapterVersion.objects`: weights, large
+    companion files, training state); ``training_state_only``: just its training state."""
+    objects = version.objects()
+    return [o for o in objects if o.kind == "training_state"] if training_state_only else list(objects)
 
 
 @dataclass(frozen=True)
@@ -276,6 +269,7 @@ class _Plan:
     goes: list[AdapterVersion]  # versions whose objects may be removed
     removable: dict[str, int]  # md5 -> size: objects of going versions no kept version needs
     labels: dict[str, str]  # md5 -> a ref that owns it
+    training_state_only: bool = False  # --drop-training-state: the weights of every version stay
 
 
 def _policy_reason(v: AdapterVersion, rank: int, policy: RetentionPolicy, now: float) -> str | None:
@@ -342,9 +336,15 @@ def _decide(
 
 
 def plan_gc(
-    repo: AdapterRepo, policy: RetentionPolicy, *, adapters: Sequence[str] = (), git_remote: str | None = None
+    repo: AdapterRepo,
+    policy: RetentionPolicy,
+    *,
+    adapters: Sequence[str] = (),
+    git_remote: str | None = None,
+    training_state_only: bool = False,
 ) -> _Plan:
-    """Judge every known version (see the module docstring); nothing is removed."""
+    """Judge every known version (see the module docstring); nothing is removed.
+    ``training_state_only``: the versions that go lose only their training state."""
     tips = protecting_tips(repo, git_remote)
     pointed = _pointed_md5s(repo, tips)
     versions, aliased = _known_versions(repo, tips)
@@ -370,7 +370,7 @@ def plan_gc(
         by_adapter.setdefault(v.adapter, []).append(v)
     for v in sorted(versions, key=lambda v: (v.adapter, v.version, v.created_at)):
         decision, reason = decisions[_key(v)]
-        objects = version_objects(v)
+        objects = version_objects(v, training_state_only=training_state_only)
         if decision == GOES and all(o.md5 in kept_md5s for o in objects):
             decision, reason = SHARED, "its weights are also a kept version's"
         if decision == GOES:
@@ -383,7 +383,7 @@ def plan_gc(
                 unique_ref(v, by_adapter[v.adapter]), v.adapter, v.version, v.id, v.created_at, v.size, decision, reason
             )
         )
-    return _Plan(judged, goes, removable, labels)
+    return _Plan(judged, goes, removable, labels, training_state_only)
 
 
 # --- where the objects are, and what removing them means ----------------------------------------
@@ -440,7 +440,9 @@ def _locate(repo: AdapterRepo, plan: _Plan, remote: str | None, policy: Retentio
     outcome = _Outcome(plan, remote, store, local_delete, remote_delete, young, only_copy, [], {})
     for v in plan.goes:
         outcome.actions[_key(v)] = action = _action(v, outcome, on_remote, local)
-        if action == "prune" and v.pruned is None:
+        if plan.training_state_only and action == "prune":
+            outcome.actions[_key(v)] = "drop training state"  # the weights stay: not pruned
+        elif action == "prune" and v.pruned is None:
             outcome.to_prune.append(v)
     return outcome
 
@@ -547,6 +549,7 @@ def run_gc(
     remote: str | None = None,
     git_remote: str | None = "origin",
     dry_run: bool = True,
+    training_state_only: bool = False,
 ) -> GcResult:
     """Judge every version and, unless ``dry_run``, remove what goes (module docstring).
 
@@ -558,6 +561,8 @@ def run_gc(
         git_remote: with ``remote``, the git remote whose refs are fetched and kept too
             (skipped, with a warning, when there is no such git remote).
         dry_run: only say what would go.
+        training_state_only: remove only the training state of the versions that go;
+            every version keeps its weights (``--drop-training-state``).
 
     Raises:
         RemoteNotFoundError: no DVC remote ``remote``.
@@ -573,10 +578,10 @@ def run_gc(
             log.warning("no git remote %r: only this clone's branches and tags protect versions", git_remote)
     if dry_run:
         settle_interrupted(repo)
-        return _result(_judged(repo, policy, adapters, remote, fetch_from), policy, dry_run=True)
+        return _result(_judged(repo, policy, adapters, remote, fetch_from, training_state_only), policy, dry_run=True)
     label = f"{', '.join(adapters) or 'all adapters'} ({policy.describe()})"
     with transaction(repo, "gc", label) as txn:
-        outcome = _judged(repo, policy, adapters, remote, fetch_from)
+        outcome = _judged(repo, policy, adapters, remote, fetch_from, training_state_only)
         commit = _record_prunes(txn, outcome, policy)
         # From here the prune records are committed: a Ctrl-C must not roll them back
         # while objects are half deleted (held off until the deletions end). A process
@@ -595,10 +600,15 @@ def run_gc(
 
 
 def _judged(
-    repo: AdapterRepo, policy: RetentionPolicy, adapters: Sequence[str], remote: str | None, git_remote: str | None
+    repo: AdapterRepo,
+    policy: RetentionPolicy,
+    adapters: Sequence[str],
+    remote: str | None,
+    git_remote: str | None,
+    training_state_only: bool = False,
 ) -> _Outcome:
     try:
-        plan = plan_gc(repo, policy, adapters=adapters, git_remote=git_remote)
+        plan = plan_gc(repo, policy, adapters=adapters, git_remote=git_remote, training_state_only=training_state_only)
     finally:
         if git_remote:
             git_ops.delete_refs(repo.root, f"{GC_NAMESPACE}/{git_remote}/")
