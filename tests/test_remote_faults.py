@@ -135,7 +135,7 @@ def big_versions(root: Path, n: int, *, adapter: str = "task_a", first_seed: int
     out = []
     for seed in range(first_seed, first_seed + n):
         tensors = lora_tensors(seed, layers=4, hidden=4096, r=64, dtype=np.float32)
-        write_adapter(root / "adapters" / adapter, tensors=tensors)
+        write_adapter(root / "adapters" / adapter, config={"r": 64}, tensors=tensors)  # the rank the tensors have
         out.append(adaptvc.save(root / "adapters" / adapter, adapter=adapter, message=f"epoch {seed}", repo=root))
     return out
 
