@@ -30,6 +30,7 @@ from adaptvc.errors import (
 )
 from adaptvc.formats.safetensors_header import read_header
 from tests.test_diff_math import MODULES, PREFIX, lora_tensors, peft_scale, write_adapter
+from tests.versioning_helpers import with_dora_magnitudes
 
 RTOL = 1e-6
 
@@ -246,7 +247,7 @@ def test_refusals_name_the_input_and_the_reason(tmp_path):
     rng = np.random.default_rng(6)
     four = {m: 4 for m in MODULES}
     ok = write_adapter(tmp_path / "ok", lora_tensors(rng, four), {})
-    dora = write_adapter(tmp_path / "dora", lora_tensors(rng, four), {"use_dora": True})
+    dora = write_adapter(tmp_path / "dora", with_dora_magnitudes(lora_tensors(rng, four)), {"use_dora": True})
     with pytest.raises(NotMergeableError) as e:
         merge_dirs([ok, dora], tmp_path / "o1")
     assert e.value.reason == "dora" and e.value.label.endswith("dora")

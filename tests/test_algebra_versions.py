@@ -18,6 +18,7 @@ from tests.versioning_helpers import (  # noqa: F401 - fixtures
     git,
     lora_tensors,
     repo_snapshot,
+    with_dora_magnitudes,
     write_adapter,
 )
 
@@ -114,7 +115,9 @@ def test_compress_by_energy_writes_a_rank_pattern(avc_repo):
 
 def test_refused_inputs_leave_the_repository_as_it_was(avc_repo):
     _save_two(avc_repo)
-    write_adapter(avc_repo / "adapters/dora", seed=3, config={"use_dora": True})
+    write_adapter(
+        avc_repo / "adapters/dora", seed=3, config={"use_dora": True}, tensors=with_dora_magnitudes(lora_tensors(3))
+    )
     adaptvc.save(adapter="dora", message="dora")
     before = repo_snapshot(avc_repo)
     with pytest.raises(NotMergeableError):

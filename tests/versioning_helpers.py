@@ -118,3 +118,14 @@ def avc_repo(_initialised_template: Path, tmp_path: Path, monkeypatch: pytest.Mo
     shutil.copytree(_initialised_template, path, symlinks=True)
     monkeypatch.chdir(path)
     return path
+
+
+def with_dora_magnitudes(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``tensors`` plus the magnitude vector a DoRA module saves beside its factors
+    (``<module>.lora_magnitude_vector``, one value per output feature), as PEFT writes it."""
+    out = dict(tensors)
+    for key, b in tensors.items():
+        if key.endswith(".lora_B.weight"):
+            module = key.removesuffix(".lora_B.weight")
+            out[f"{module}.lora_magnitude_vector"] = np.ones(b.shape[0], dtype=b.dtype)
+    return out
