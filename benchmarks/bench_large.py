@@ -49,6 +49,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from bench_env import command_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -56,16 +57,7 @@ DVC = str(Path(sys.executable).parent / "dvc")
 W = "adapter_model.safetensors"
 A = "adapters/task_a"
 MARK_START, MARK_END = "<!-- bench_large:start -->", "<!-- bench_large:end -->"
-BASE_ENV = dict(
-    os.environ,
-    DVC_NO_ANALYTICS="1",
-    GIT_CONFIG_NOSYSTEM="1",
-    GIT_AUTHOR_NAME="Bench",
-    GIT_AUTHOR_EMAIL="bench@example.com",
-    GIT_COMMITTER_NAME="Bench",
-    GIT_COMMITTER_EMAIL="bench@example.com",
-)
-BASE_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+BASE_ENV = command_env()
 
 # module -> (in_features, out_features) of the 70B base layer
 SHAPES = {

@@ -35,19 +35,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+from bench_env import command_env  # noqa: E402 - after the path it is found on
+
 WORK = REPO_ROOT / "benchmarks" / ".work" / "report"
-ENV = dict(
-    os.environ,
-    PYTHONPATH=str(REPO_ROOT),
-    DVC_NO_ANALYTICS="1",
-    GIT_CONFIG_NOSYSTEM="1",
-    GIT_AUTHOR_NAME="Bench",
-    GIT_AUTHOR_EMAIL="bench@example.com",
-    GIT_COMMITTER_NAME="Bench",
-    GIT_COMMITTER_EMAIL="bench@example.com",
-)
-ENV.pop("PYTHONDONTWRITEBYTECODE", None)
-ENV["PYTHONPYCACHEPREFIX"] = str(WORK.parent / "pycache")
+ENV = command_env(pycache=WORK.parent / "pycache", pythonpath=REPO_ROOT)
 ADAPTVC = [sys.executable, "-m", "adaptvc"]
 MARK_START, MARK_END = "<!-- bench_report:start -->", "<!-- bench_report:end -->"
 

@@ -30,26 +30,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_env import command_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 WORK = REPO_ROOT / "benchmarks" / ".work" / "versioning"
 PROJ = ("q_proj", "k_proj", "v_proj", "o_proj")
 DVC = str(Path(sys.executable).parent / "dvc")
-ENV = dict(
-    os.environ,
-    PYTHONPATH=str(REPO_ROOT),
-    DVC_NO_ANALYTICS="1",
-    GIT_CONFIG_NOSYSTEM="1",
-    GIT_AUTHOR_NAME="Bench",
-    GIT_AUTHOR_EMAIL="bench@example.com",
-    GIT_COMMITTER_NAME="Bench",
-    GIT_COMMITTER_EMAIL="bench@example.com",
-)
-# Bytecode cached as for any installed package (dvc's is compiled at install time); kept
-# out of the source tree.
-ENV.pop("PYTHONDONTWRITEBYTECODE", None)
-ENV["PYTHONPYCACHEPREFIX"] = str(WORK.parent / "pycache")
+ENV = command_env(pycache=WORK.parent / "pycache", pythonpath=REPO_ROOT)
 ADAPTVC = [sys.executable, "-m", "adaptvc"]
 MARK_START, MARK_END = "<!-- bench_versioning:start -->", "<!-- bench_versioning:end -->"
 
