@@ -26,6 +26,22 @@ def _source_path(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def read_terminal(leader: int) -> str:
+    """Everything written to a pseudo-terminal, read from its ``leader`` side once the
+    writer has exited and closed its end (then ``leader`` is closed too)."""
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: no writer left
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment(tmp_path_factory: pytest.TempPathFactory):
     """No test reads or writes the developer's HOME, git config or hub caches."""

@@ -13,7 +13,7 @@ import pytest
 import adaptvc
 from adaptvc.storage import transfer
 from adaptvc.storage.dvc_cache import DvcCache, file_md5
-from tests.conftest import run_cli
+from tests.conftest import read_terminal, run_cli
 from tests.remote_servers import RemoteSpec
 from tests.versioning_helpers import _initialised_template, avc_repo, dvc, write_adapter  # noqa: F401
 
@@ -210,16 +210,6 @@ def test_progress_on_a_terminal_and_silence_otherwise(shared):
         timeout=120,
     )
     os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    tty_err = b"".join(chunks).decode(errors="replace")
+    tty_err = read_terminal(leader)
     assert proc.returncode == 0 and proc.stdout == b""
     assert "weights" in tty_err and "B/s" in tty_err  # the bar

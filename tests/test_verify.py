@@ -16,7 +16,7 @@ import adaptvc
 from adaptvc.errors import CorruptObjectError
 from adaptvc.storage import verified
 from adaptvc.storage.dvc_cache import DvcCache, file_md5
-from tests.conftest import run_cli
+from tests.conftest import read_terminal, run_cli
 from tests.test_remote_transfer import configure_remote, corrupt_remote_object, remote_object_exists, save_versions
 from tests.versioning_helpers import _initialised_template, avc_repo, dvc, git, write_adapter  # noqa: F401
 
@@ -386,15 +386,5 @@ def test_progress_bar_on_a_terminal_only(avc_repo):
         [sys.executable, "-m", "adaptvc", "verify"], cwd=avc_repo, env=env, stdout=subprocess.PIPE, stderr=follower
     )
     os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    tty_err = b"".join(chunks).decode(errors="replace")
+    tty_err = read_terminal(leader)
     assert proc.returncode == 0 and "weights" in tty_err and "B/s" in tty_err
